@@ -1,0 +1,37 @@
+# Every target sets itself up: a fresh clone needs only python3 (3.10+) and pip's registries.
+# The torch pair is the one that installs offline on the course machines (shared/ENVIRONMENT.md).
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+TORCH_PINS := torch==2.14.1 torchvision==0.29.1
+STAMP := $(VENV)/.tcic-installed
+OFFLINE := HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
+
+.PHONY: setup test course sync clean help
+
+help:
+	@echo "make course  execute every notebook (profile: \$$TCIC_PROFILE or auto) into build/course/"
+	@echo "make test    unit tests + nbval on every notebook (quick profile, offline)"
+	@echo "make sync    re-pair notebooks/*.py with their .ipynb (jupytext) and strip outputs"
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet $(TORCH_PINS)
+	$(PY) -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+test: $(STAMP)
+	TCIC_PROFILE=quick $(OFFLINE) MPLBACKEND=Agg $(PY) -m pytest
+
+course: $(STAMP)
+	$(OFFLINE) $(VENV)/bin/tcic -v course --notebooks notebooks --out build/course
+
+sync: $(STAMP)
+	$(VENV)/bin/jupytext --sync notebooks/[0-9][0-9]_*.py
+	$(PY) -m tcic_lib.notebooks strip notebooks
+
+clean:
+	rm -rf build

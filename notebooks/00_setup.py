@@ -1,0 +1,134 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 00 · Setup: profile, device, what runs offline
+#
+# This course builds, step by step, a **perceptual image codec whose decoder reads a caption**:
+# the TCIC system of *Perceptual Image Compression with Cooperative Cross-Modal Side
+# Information* (Qin et al., [arXiv 2311.13847](https://arxiv.org/abs/2311.13847)).
+# The paper's abstract fixes four ideas, and each gets its own notebooks:
+#
+# 1. a CLIP **text** encoder gives side information that only the **decoder** sees;
+# 2. a **Semantic-Spatial Aware (SSA) block** predicts a semantic mask and applies a
+#    text-adaptive affine transform at pixel level;
+# 3. a **text-conditional GAN** fine-tunes the codec for perceptual quality;
+# 4. results are **rate-perception-distortion** curves under many quality metrics.
+#
+# The paper's body and code are not public. Every architecture detail beyond the abstract is
+# *our* design, and every number in this course is measured here, never copied from the paper.
+#
+# This first notebook checks the machine: which **profile** sizes every later notebook, which
+# device trains, and which pretrained weights are on disk.
+
+# %% [markdown]
+# ## Colab setup
+# In Colab this cell fetches the course and installs only the packages that are missing; it
+# never reinstalls torch. Elsewhere (`make course`, `make test`, a local Jupyter) it does nothing.
+
+# %%
+import importlib.util
+import subprocess
+import sys
+
+if "google.colab" in sys.modules and importlib.util.find_spec("tcic_lib") is None:
+    repo_dir = "/content/tcic-course"
+    subprocess.run(["git", "clone", "--depth=1", "https://github.com/tcic-course/tcic-course", repo_dir], check=True)
+    wanted = {"compressai": "compressai", "open_clip": "open_clip_torch", "lpips": "lpips",
+              "pytorch_msssim": "pytorch-msssim", "torchmetrics": "torchmetrics", "einops": "einops"}
+    missing = [pkg for module, pkg in wanted.items() if importlib.util.find_spec(module) is None]
+    # --no-deps: compressai asks for numpy<2, which would downgrade Colab's numpy and torch's friends
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", *missing, "-e", repo_dir], check=True)
+    sys.path.insert(0, repo_dir)
+
+# %% [markdown]
+# ## The profile: one knob for every size
+# `TCIC_PROFILE` picks it: `quick` (tests, about a minute a notebook), `cpu` (a laptop: the
+# effects show), `gpu` (Colab or a workstation). Left unset, it is `gpu` when CUDA is present,
+# else `cpu`. Every later notebook reads its sizes from this object and hard-codes none.
+
+# %%
+import torch
+
+import tcic_lib
+from tcic_lib.config import PROFILES, device, profile, seed_everything
+
+p = profile()
+print(f"profile: {p.name}   device: {device()}")
+for field, value in vars(p).items():
+    print(f"  {field:15s} {value}")
+
+# %% [markdown]
+# Profiles differ in size, not in kind: each step up trains on more, larger images with
+# wider models. A quick check that they grow the way the names say:
+
+# %%
+sizes = {name: (prof.image_size, prof.n_train, prof.N, prof.steps) for name, prof in PROFILES.items()}
+print("profile  (image px, train scenes, N, steps)")
+for name, size in sizes.items():
+    print(f"  {name:6s} {size}")
+assert sizes["quick"] < sizes["cpu"] < sizes["gpu"]
+
+# %% [markdown]
+# An unknown profile name is an error that names the valid ones:
+
+# %%
+try:
+    profile("bogus")
+except ValueError as err:
+    print(err)
+
+# %% [markdown]
+# ## Seeds
+# Every random thing in the course takes a seed; `seed_everything` seeds Python, NumPy and
+# torch at once and returns a generator. Two seeded draws agree:
+
+# %%
+a = torch.rand(3, generator=seed_everything(p.seed))
+b = torch.rand(3, generator=seed_everything(p.seed))
+print(a, b)
+assert torch.equal(a, b)
+
+# %% [markdown]
+# ## Library versions
+
+# %%
+from importlib.metadata import PackageNotFoundError, version
+
+for package in ["torch", "torchvision", "compressai", "open_clip_torch", "lpips", "torchmetrics",
+                "pytorch-msssim", "scikit-image", "numpy"]:
+    try:
+        print(f"{package:16s} {version(package)}")
+    except PackageNotFoundError:
+        print(f"{package:16s} not installed")
+print(f"{'tcic_lib':16s} {tcic_lib.__version__}")
+
+# %% [markdown]
+# ## Pretrained weights on this machine
+# The course uses three sets of pretrained weights **when they are on disk** and says so when
+# they are not. It never swaps in a different network under the same name:
+#
+# - OpenAI CLIP ViT-B/32: the text encoder. Missing, the course trains its own mini-CLIP
+#   (notebook 03) and every plot says which encoder made it.
+# - AlexNet: calibrated LPIPS. Missing, LPIPS runs with random backbone weights and is
+#   labelled *uncalibrated*.
+# - Inception-v3: FID/KID as the literature computes them. Missing, FID uses a named substitute.
+#
+# Nothing below touches the network; it only looks at local files and caches.
+
+# %%
+from tcic_lib.pretrained import weights_report
+
+for w in weights_report():
+    status = f"present: {w.path}" if w.available else f"missing: {w.reason}"
+    print(f"{w.name:22s} {status}\n{'':22s} used for {w.used_for}")
