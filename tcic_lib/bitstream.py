@@ -1,0 +1,277 @@
+"""A versioned file format for one coded image, and `encode` / `decode` around it.
+
+Layout (big-endian)::
+
+    magic "TCIC" | version u8 | flags u8 | height u16 | width u16
+    arch length u8 | arch (ASCII) | weights fingerprint (8 bytes)
+    caption length u16 | caption (UTF-8)            (length 0: no caption)
+    string count u8 | per string: length u32 | bytes
+    CRC32 of everything before it (u32)
+
+Every length is checked against what is left of the file before anything is allocated, so
+a damaged or hostile file raises `BitstreamError` and nothing else.
+
+Taught in notebooks/01_entropy_models.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import struct
+import zlib
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .models import Codec
+
+MAGIC = b"TCIC"
+VERSION = 1
+MAX_SIDE = 16384  # largest image side a file may declare (pixels)
+MAX_PIXELS = 64 * 2**20  # largest image area a file may declare
+MAX_CAPTION_BYTES = 4096
+FLAG_CAPTION = 0x01
+_HEAD = struct.Struct(">4sBBHH")
+_CRC = struct.Struct(">I")
+
+
+class BitstreamError(ValueError):
+    """A file that is not a valid bitstream for this model."""
+
+
+@dataclass(frozen=True)
+class Header:
+    """What a file says about itself, and where its bytes go."""
+
+    version: int
+    height: int
+    width: int
+    arch: str
+    fingerprint: bytes
+    caption: str | None
+    strings: tuple[bytes, ...]
+    total_bytes: int
+
+    @property
+    def latent_bytes(self) -> int:
+        return sum(len(s) for s in self.strings)
+
+    @property
+    def caption_bytes(self) -> int:
+        return len(self.caption.encode("utf-8")) if self.caption is not None else 0
+
+    @property
+    def num_pixels(self) -> int:
+        return self.height * self.width
+
+    @property
+    def bpp_latent(self) -> float:
+        """Entropy-coded latent bits per pixel."""
+        return 8 * self.latent_bytes / self.num_pixels
+
+    @property
+    def bpp_total(self) -> float:
+        """Whole-file bits per pixel: header, caption, latents and checksum."""
+        return 8 * self.total_bytes / self.num_pixels
+
+
+def model_fingerprint(model: Codec) -> bytes:
+    """8 bytes identifying the weights and coder tables, so a file is never decoded by the wrong model."""
+    digest = hashlib.sha256(model.arch.encode())
+    for name, tensor in sorted(model.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.digest()[:8]
+
+
+def as_image_tensor(image) -> torch.Tensor:
+    """A (3, H, W) float tensor in [0, 1] from a PIL image, an array or a tensor.
+
+    Greyscale becomes RGB, alpha is dropped (composited on nothing: the colour channels are kept),
+    and 16-bit images are scaled from their full range.
+    """
+    if isinstance(image, torch.Tensor):
+        x = image.detach().float()
+        if x.dim() == 2:
+            x = x[None]
+        if x.dim() != 3:
+            raise ValueError(f"expected an image tensor (C, H, W), got shape {tuple(x.shape)}")
+        if x.min() < 0 or x.max() > 1:
+            raise ValueError("image tensor values must lie in [0, 1]")
+    else:
+        array = _pil_to_array(image) if hasattr(image, "mode") else np.asarray(image)
+        if array.ndim not in (2, 3):
+            raise ValueError(f"expected an image array (H, W) or (H, W, C), got shape {array.shape}")
+        if array.dtype == np.uint16 or array.dtype == np.int32:
+            scale = 65535.0
+        elif array.dtype == np.uint8:
+            scale = 255.0
+        elif array.dtype == bool:
+            scale = 1.0
+        elif np.issubdtype(array.dtype, np.floating):
+            scale = 1.0
+        else:
+            raise ValueError(f"unsupported image dtype {array.dtype}")
+        x = torch.from_numpy(np.ascontiguousarray(array).astype(np.float32) / scale)
+        x = x[None] if x.dim() == 2 else x.permute(2, 0, 1)
+    channels = x.shape[0]
+    if channels in (1, 2):  # grey, grey + alpha
+        x = x[:1].expand(3, -1, -1)
+    elif channels in (3, 4):  # RGB, RGBA
+        x = x[:3]
+    else:
+        raise ValueError(f"expected 1 (grey), 2 (grey+alpha), 3 (RGB) or 4 (RGBA) channels, got {channels}")
+    if x.shape[1] < 1 or x.shape[2] < 1:
+        raise ValueError(f"image has no pixels: {tuple(x.shape)}")
+    return x.clamp(0, 1).contiguous()
+
+
+def _pil_to_array(image) -> np.ndarray:
+    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
+        return np.asarray(image).astype(np.uint16 if image.mode.startswith("I;16") else np.int32)
+    if image.mode not in ("L", "LA", "RGB", "RGBA"):
+        image = image.convert("RGBA" if "A" in image.getbands() else "RGB")
+    return np.asarray(image)
+
+
+def _check_size(height: int, width: int) -> None:
+    if not (1 <= height <= MAX_SIDE and 1 <= width <= MAX_SIDE) or height * width > MAX_PIXELS:
+        raise ValueError(f"image size {height}x{width} outside the supported range "
+                         f"(1..{MAX_SIDE} per side, at most {MAX_PIXELS} pixels)")
+
+
+def _caption_bytes(caption: str | None) -> bytes:
+    if caption is None:
+        return b""
+    if not isinstance(caption, str):
+        raise ValueError(f"caption must be a string, got {type(caption).__name__}")
+    data = caption.encode("utf-8")
+    if len(data) > MAX_CAPTION_BYTES:
+        raise ValueError(f"caption is {len(data)} bytes of UTF-8; a file holds at most {MAX_CAPTION_BYTES}")
+    return data
+
+
+def pack(header: Header) -> bytes:
+    """Serialise a header and its strings (the inverse of `unpack`)."""
+    arch = header.arch.encode("ascii")
+    caption = _caption_bytes(header.caption)
+    flags = FLAG_CAPTION if header.caption is not None else 0
+    parts = [
+        _HEAD.pack(MAGIC, VERSION, flags, header.height, header.width),
+        struct.pack(">B", len(arch)), arch, header.fingerprint,
+        struct.pack(">H", len(caption)), caption,
+        struct.pack(">B", len(header.strings)),
+    ]
+    for string in header.strings:
+        parts += [struct.pack(">I", len(string)), string]
+    body = b"".join(parts)
+    return body + _CRC.pack(zlib.crc32(body))
+
+
+class _Reader:
+    def __init__(self, data: bytes):
+        self.data, self.pos = data, 0
+
+    def take(self, n: int, what: str) -> bytes:
+        if n > len(self.data) - self.pos:
+            raise BitstreamError(f"truncated file: {what} needs {n} bytes, {len(self.data) - self.pos} left")
+        chunk = self.data[self.pos : self.pos + n]
+        self.pos += n
+        return chunk
+
+    def unpack(self, fmt: str, what: str):
+        return struct.unpack(fmt, self.take(struct.calcsize(fmt), what))
+
+
+def unpack(data: bytes) -> Header:
+    """Parse and validate a file; raise `BitstreamError` for anything malformed."""
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise BitstreamError(f"expected bytes, got {type(data).__name__}")
+    data = bytes(data)
+    if len(data) < _HEAD.size + _CRC.size:
+        raise BitstreamError(f"file too short to be a TCIC bitstream ({len(data)} bytes)")
+    magic, version, flags, height, width = _HEAD.unpack_from(data)
+    if magic != MAGIC:
+        raise BitstreamError(f"not a TCIC bitstream (magic {magic!r}, expected {MAGIC!r})")
+    if version != VERSION:
+        raise BitstreamError(f"bitstream version {version} is not supported (this library reads version {VERSION})")
+    (crc,) = _CRC.unpack_from(data, len(data) - _CRC.size)
+    if zlib.crc32(data[: -_CRC.size]) != crc:
+        raise BitstreamError("checksum mismatch: the file is damaged or truncated")
+    if flags & ~FLAG_CAPTION:
+        raise BitstreamError(f"unknown flags 0x{flags:02x}")
+    try:
+        _check_size(height, width)
+    except ValueError as err:
+        raise BitstreamError(str(err)) from None
+    reader = _Reader(data[: -_CRC.size])
+    reader.pos = _HEAD.size
+    (arch_len,) = reader.unpack(">B", "architecture length")
+    try:
+        arch = reader.take(arch_len, "architecture name").decode("ascii")
+    except UnicodeDecodeError:
+        raise BitstreamError("architecture name is not ASCII") from None
+    fingerprint = reader.take(8, "weights fingerprint")
+    (caption_len,) = reader.unpack(">H", "caption length")
+    if caption_len > MAX_CAPTION_BYTES:
+        raise BitstreamError(f"caption length {caption_len} exceeds {MAX_CAPTION_BYTES} bytes")
+    caption_raw = reader.take(caption_len, "caption")
+    if caption_len and not flags & FLAG_CAPTION:
+        raise BitstreamError("caption bytes present but the caption flag is not set")
+    try:
+        caption = caption_raw.decode("utf-8") if flags & FLAG_CAPTION else None
+    except UnicodeDecodeError:
+        raise BitstreamError("caption is not valid UTF-8") from None
+    (count,) = reader.unpack(">B", "string count")
+    if not 1 <= count <= 8:
+        raise BitstreamError(f"implausible number of entropy-coded strings: {count}")
+    strings = []
+    for i in range(count):
+        (length,) = reader.unpack(">I", f"length of string {i}")
+        strings.append(reader.take(length, f"string {i}"))
+    if reader.pos != len(reader.data):
+        raise BitstreamError(f"{len(reader.data) - reader.pos} unexpected bytes after the last string")
+    return Header(version, height, width, arch, fingerprint, caption, tuple(strings), len(data))
+
+
+@torch.no_grad()
+def encode(model: Codec, image, caption: str | None = None) -> bytes:
+    """Code one image (PIL image, array, or (3, H, W) tensor in [0, 1]) into a file's bytes.
+
+    The caption, when given, is stored in the file and passed to the decoder-side transform
+    only; the encoder never reads it.
+    """
+    x = as_image_tensor(image)
+    _, height, width = x.shape
+    _check_size(height, width)
+    _caption_bytes(caption)  # validate before the expensive part
+    model.eval()
+    out = model.compress(x[None].to(next(model.parameters()).device))
+    strings = tuple(s[0] for s in out["strings"])
+    header = Header(VERSION, height, width, model.arch, model_fingerprint(model), caption, strings, 0)
+    return pack(header)
+
+
+@torch.no_grad()
+def decode(model: Codec, data: bytes, caption: str | None = None) -> torch.Tensor:
+    """Decode a file into a (3, H, W) tensor in [0, 1].
+
+    `caption` overrides the one stored in the file (a decode-time experiment); by default the
+    stored caption, if any, reaches the decoder.
+    """
+    header = unpack(data)
+    if header.arch != model.arch:
+        raise BitstreamError(f"file was made by {header.arch}, this model is {model.arch}")
+    if header.fingerprint != model_fingerprint(model):
+        raise BitstreamError(f"file was made by a {header.arch} with different weights "
+                             f"(fingerprint {header.fingerprint.hex()}, this model {model_fingerprint(model).hex()})")
+    if len(header.strings) != model.num_strings:
+        raise BitstreamError(f"{model.arch} expects {model.num_strings} strings, the file has {len(header.strings)}")
+    # the latent shape follows from the image size; it is never read from the file
+    shape = (-(-header.height // model.stride), -(-header.width // model.stride))
+    text = caption if caption is not None else header.caption
+    model.eval()
+    out = model.decompress([[s] for s in header.strings], shape, text, size=(header.height, header.width))
+    return out["x_hat"][0].cpu()
+

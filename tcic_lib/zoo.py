@@ -1,0 +1,89 @@
+"""Trained-on-demand models: from the cache, else trained now (and cached).
+
+Notebooks run independently, so a model one notebook trains and another uses is fetched with
+`zoo.get(name, profile, lmbda=...)`. The cache key is the name plus a hash of everything that
+determines the result (architecture, sizes, data, training settings), so changing a profile
+never returns a stale model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from .config import Profile, device, profile as current_profile
+from .data import CaptionedShapes
+from .models import Codec, build_model
+from .train import TrainConfig, model_from_checkpoint, train
+
+log = logging.getLogger(__name__)
+
+CACHE_ENV = "TCIC_CACHE"
+
+
+def cache_dir() -> Path:
+    """`$TCIC_CACHE`, else ~/.cache/tcic."""
+    return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "tcic")
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """Everything that determines a trained model."""
+
+    name: str
+    arch: str
+    model_config: dict
+    train_config: TrainConfig
+    data: dict  # CaptionedShapes(split="train", **data)
+
+    def key(self) -> str:
+        blob = json.dumps(
+            {"arch": self.arch, "model": self.model_config, "train": asdict(self.train_config), "data": self.data},
+            sort_keys=True,
+        )
+        return f"{self.name}-{hashlib.sha256(blob.encode()).hexdigest()[:12]}"
+
+
+NAMES = {"factorized": "Factorized", "hyperprior": "Hyperprior"}
+
+
+def recipe(name: str, profile: Profile | None = None, lmbda: float | None = None, **train_changes) -> Recipe:
+    """The recipe for model `name` in `profile` at rate point `lmbda` (default: the profile's middle)."""
+    if name not in NAMES:
+        raise ValueError(f"unknown zoo model {name!r}; known: {', '.join(NAMES)}")
+    p = profile or current_profile()
+    lmbda = p.lmbdas[len(p.lmbdas) // 2] if lmbda is None else lmbda
+    return Recipe(
+        name=name, arch=NAMES[name], model_config={"N": p.N, "M": p.M},
+        train_config=TrainConfig.from_profile(p, lmbda, **train_changes),
+        data={"size": p.image_size, "n": p.n_train, "seed": p.seed},
+    )
+
+
+def _val_set(r: Recipe) -> CaptionedShapes:
+    return CaptionedShapes("val", size=r.data["size"], n=max(8, r.data["n"] // 20), seed=r.data["seed"])
+
+
+def get(name: str, profile: Profile | None = None, lmbda: float | None = None, progress: bool = True,
+        **train_changes) -> Codec:
+    """A trained model, ready to code: from the cache, or trained now (resuming) and cached."""
+    r = recipe(name, profile, lmbda, **train_changes)
+    path = cache_dir() / f"{r.key()}.pt"
+    if path.is_file() and _is_finished(path, r):
+        log.info("zoo: %s from %s", r.key(), path)
+        return model_from_checkpoint(path, expect_arch=r.arch)
+    log.info("zoo: training %s into %s", r.key(), path)
+    model = build_model(r.arch, **r.model_config)
+    train_set = CaptionedShapes("train", **r.data)
+    train(model, train_set, _val_set(r), r.train_config, checkpoint=path, device=device(), progress=progress)
+    return model.cpu().eval()
+
+
+def _is_finished(path: Path, r: Recipe) -> bool:
+    from .train import load_checkpoint
+
+    return int(load_checkpoint(path).get("step", 0)) >= r.train_config.steps
