@@ -23,7 +23,9 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 test: $(STAMP)
-	TCIC_PROFILE=quick $(OFFLINE) MPLBACKEND=Agg $(PY) -m pytest
+	# a fresh model cache per run, so no test ever loads a model trained by older code
+	cache=$$(mktemp -d) && TCIC_CACHE=$$cache TCIC_PROFILE=quick $(OFFLINE) MPLBACKEND=Agg $(PY) -m pytest; \
+	status=$$?; rm -rf $$cache; exit $$status
 
 course: $(STAMP)
 	$(OFFLINE) $(VENV)/bin/tcic -v course --notebooks notebooks --out build/course

@@ -30,7 +30,7 @@ MAGIC = b"TCIC"
 VERSION = 1
 MAX_SIDE = 16384  # largest image side a file may declare (pixels)
 MAX_PIXELS = 64 * 2**20  # largest image area a file may declare
-MAX_CAPTION_BYTES = 4096
+MAX_CAPTION_BYTES = 65535  # a u16 length field
 FLAG_CAPTION = 0x01
 _HEAD = struct.Struct(">4sBBHH")
 _CRC = struct.Struct(">I")
@@ -97,12 +97,16 @@ def as_image_tensor(image) -> torch.Tensor:
             x = x[None]
         if x.dim() != 3:
             raise ValueError(f"expected an image tensor (C, H, W), got shape {tuple(x.shape)}")
+        if x.numel() == 0:
+            raise ValueError(f"image has no pixels: {tuple(x.shape)}")
         if x.min() < 0 or x.max() > 1:
             raise ValueError("image tensor values must lie in [0, 1]")
     else:
         array = _pil_to_array(image) if hasattr(image, "mode") else np.asarray(image)
         if array.ndim not in (2, 3):
             raise ValueError(f"expected an image array (H, W) or (H, W, C), got shape {array.shape}")
+        if array.size == 0:
+            raise ValueError(f"image has no pixels: {array.shape}")
         if array.dtype == np.uint16 or array.dtype == np.int32:
             scale = 65535.0
         elif array.dtype == np.uint8:
@@ -214,8 +218,6 @@ def unpack(data: bytes) -> Header:
         raise BitstreamError("architecture name is not ASCII") from None
     fingerprint = reader.take(8, "weights fingerprint")
     (caption_len,) = reader.unpack(">H", "caption length")
-    if caption_len > MAX_CAPTION_BYTES:
-        raise BitstreamError(f"caption length {caption_len} exceeds {MAX_CAPTION_BYTES} bytes")
     caption_raw = reader.take(caption_len, "caption")
     if caption_len and not flags & FLAG_CAPTION:
         raise BitstreamError("caption bytes present but the caption flag is not set")

@@ -31,6 +31,61 @@ def _course(args: argparse.Namespace) -> int:
     return 0
 
 
+def _train(args: argparse.Namespace) -> int:
+    from .config import device, profile
+    from .data import CaptionedShapes
+    from .models import build_model
+    from .train import TrainConfig, train
+    from .zoo import NAMES
+
+    p = profile(args.profile)
+    lmbda = args.lmbda if args.lmbda is not None else p.lmbdas[len(p.lmbdas) // 2]
+    changes = {k: v for k, v in {"steps": args.steps, "batch_size": args.batch_size, "lr": args.lr}.items() if v}
+    cfg = TrainConfig.from_profile(p, lmbda, **changes)
+    model = build_model(NAMES[args.model], N=p.N, M=p.M)
+    train_set = CaptionedShapes("train", size=p.image_size, n=p.n_train, seed=p.seed)
+    val_set = CaptionedShapes("val", size=p.image_size, n=p.n_val, seed=p.seed)
+    history = train(model, train_set, val_set, cfg, checkpoint=Path(args.out), device=device())
+    last = history.val[-1] if history.val else history.train[-1]
+    print(f"{args.out}: step {last['step']}, bpp {last['bpp_loss']:.4f}, mse {last['mse_loss']:.6f}")
+    return 0
+
+
+def _load_model(spec: str):
+    from .train import model_from_checkpoint
+
+    return model_from_checkpoint(Path(spec))
+
+
+def _compress(args: argparse.Namespace) -> int:
+    from PIL import Image
+
+    from .bitstream import encode, unpack
+
+    model = _load_model(args.model)
+    try:
+        image = Image.open(args.image)
+        image.load()
+    except OSError as err:
+        raise ValueError(f"{args.image}: not a readable image ({err})") from err
+    data = encode(model, image, args.caption)
+    Path(args.output).write_bytes(data)
+    h = unpack(data)
+    print(f"{args.output}: {len(data)} bytes, {h.bpp_latent:.4f} bpp latent, {h.bpp_total:.4f} bpp whole file")
+    return 0
+
+
+def _decompress(args: argparse.Namespace) -> int:
+    from .bitstream import decode
+    from .evaluate import to_pil
+
+    model = _load_model(args.model)
+    x_hat = decode(model, Path(args.file).read_bytes(), args.caption)
+    to_pil(x_hat).save(args.output)
+    print(f"{args.output}: {x_hat.shape[2]}x{x_hat.shape[1]}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tcic", description="Perceptual image compression with text as decoder-side information."
@@ -41,6 +96,30 @@ def build_parser() -> argparse.ArgumentParser:
     info = sub.add_parser("info", help="show the profile, device and which pretrained weights are present")
     info.add_argument("--profile", help="quick, cpu or gpu (default: $TCIC_PROFILE or auto)")
     info.set_defaults(func=_info)
+
+    tr = sub.add_parser("train", help="train a codec on CaptionedShapes (resumes from --out if it exists)")
+    tr.add_argument("--model", choices=["factorized", "hyperprior"], default="hyperprior")
+    tr.add_argument("--profile", help="quick, cpu or gpu (default: $TCIC_PROFILE or auto)")
+    tr.add_argument("--lmbda", type=float, help="RD trade-off (default: the profile's middle lambda)")
+    tr.add_argument("--steps", type=int, help="override the profile's steps")
+    tr.add_argument("--batch-size", type=int, help="override the profile's batch size")
+    tr.add_argument("--lr", type=float, help="override the profile's learning rate")
+    tr.add_argument("--out", required=True, help="checkpoint path (.pt)")
+    tr.set_defaults(func=_train)
+
+    co = sub.add_parser("compress", help="code an image into a .tcic file")
+    co.add_argument("image", help="input image (PNG, JPEG, ...)")
+    co.add_argument("-o", "--output", required=True, help="output bitstream")
+    co.add_argument("--model", required=True, help="checkpoint written by `tcic train`")
+    co.add_argument("--caption", help="caption stored in the file for the decoder")
+    co.set_defaults(func=_compress)
+
+    de = sub.add_parser("decompress", help="decode a .tcic file into a PNG")
+    de.add_argument("file", help="input bitstream")
+    de.add_argument("-o", "--output", required=True, help="output image (PNG)")
+    de.add_argument("--model", required=True, help="the checkpoint the file was made with")
+    de.add_argument("--caption", help="decode with this caption instead of the stored one")
+    de.set_defaults(func=_decompress)
 
     course = sub.add_parser("course", help="execute every notebook and render it to HTML")
     course.add_argument("--notebooks", default="notebooks", help="folder of NN_topic.ipynb files")
@@ -56,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")
     try:
         return args.func(args)
-    except (ValueError, FileNotFoundError) as err:
+    except (ValueError, OSError) as err:
         print(f"tcic {args.command}: error: {err}", file=sys.stderr)
         return 2
 

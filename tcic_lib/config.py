@@ -65,8 +65,8 @@ PROFILES: dict[str, Profile] = {
     # `make course` on a laptop: the effects show, whole course in ~45 min on 2 cores
     "cpu": Profile(
         name="cpu", image_size=64, n_train=4000, n_val=200, n_test=100,
-        N=64, M=96, lmbdas=(0.0035, 0.013, 0.05), steps=1500, batch_size=16, lr=1e-3,
-        aux_lr=1e-3, val_every=250, clip_embed_dim=128, clip_width=128, clip_layers=3,
+        N=48, M=64, lmbdas=(0.0035, 0.013, 0.05), steps=2000, batch_size=8, lr=1e-3,
+        aux_lr=1e-3, val_every=500, clip_embed_dim=128, clip_width=128, clip_layers=3,
         clip_steps=1500, eval_images=48,
     ),
     # Colab / workstation GPU: bigger models, longer training

@@ -88,8 +88,13 @@ class Codec(CompressionModel):
         return {"N": self.N, "M": self.M}
 
     def update(self, scale_table_: torch.Tensor | None = None, force: bool = True) -> bool:
-        """Tabulate the entropy models' CDFs for the coder (forced by default: stale tables cost bits)."""
-        return super().update(scale_table=scale_table() if scale_table_ is None else scale_table_, force=force)
+        """Tabulate the entropy models' CDFs for the coder.
+
+        Forced by default (stale tables cost bits silently), and the bottleneck's coding range is
+        recomputed from its density rather than taken from the slowly trained aux quantiles.
+        """
+        table = scale_table() if scale_table_ is None else scale_table_
+        return super().update(scale_table=table, force=force, update_quantiles=True)
 
 
 class Factorized(Codec):

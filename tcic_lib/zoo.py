@@ -64,6 +64,11 @@ def recipe(name: str, profile: Profile | None = None, lmbda: float | None = None
     )
 
 
+def checkpoint_path(name: str, profile: Profile | None = None, lmbda: float | None = None, **train_changes) -> Path:
+    """Where `get` keeps (or will keep) that model's checkpoint, with its training history."""
+    return cache_dir() / f"{recipe(name, profile, lmbda, **train_changes).key()}.pt"
+
+
 def _val_set(r: Recipe) -> CaptionedShapes:
     return CaptionedShapes("val", size=r.data["size"], n=max(8, r.data["n"] // 20), seed=r.data["seed"])
 

@@ -1,0 +1,257 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 01 · Entropy models and real bitstreams
+#
+# A learned codec turns an image into a tensor of numbers (the *latent* `y`), rounds them to
+# integers, and writes those integers with an entropy coder driven by a probability model.
+# The rate is the length of that file. This notebook builds each piece on a fixed transform,
+# so the entropy model is the only thing that learns:
+#
+# 1. quantisation, and the additive-noise proxy that lets gradients through it;
+# 2. a factorized entropy model (CompressAI's `EntropyBottleneck`) trained on the course data;
+# 3. the estimated rate, $\sum -\log_2 p(\hat y)$, next to the **real** rANS bytes;
+# 4. why `update()` must run before coding.
+
+# %%
+import importlib.util
+import subprocess
+import sys
+
+if "google.colab" in sys.modules and importlib.util.find_spec("tcic_lib") is None:
+    repo_dir = "/content/tcic-course"
+    subprocess.run(["git", "clone", "--depth=1", "https://github.com/tcic-course/tcic-course", repo_dir], check=True)
+    wanted = {"compressai": "compressai", "open_clip": "open_clip_torch", "lpips": "lpips",
+              "pytorch_msssim": "pytorch-msssim", "torchmetrics": "torchmetrics", "einops": "einops"}
+    missing = [pkg for module, pkg in wanted.items() if importlib.util.find_spec(module) is None]
+    # --no-deps: compressai asks for numpy<2, which would downgrade Colab's numpy and torch's friends
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", *missing, "-e", repo_dir], check=True)
+    sys.path.insert(0, repo_dir)
+
+# %%
+import matplotlib.pyplot as plt
+import torch
+from compressai.entropy_models import EntropyBottleneck
+from tqdm.auto import tqdm
+
+from tcic_lib.config import profile, seed_everything
+from tcic_lib.data import CaptionedShapes
+from tcic_lib.entropy import block_dct, estimated_bits, inverse_block_dct, quantize
+from tcic_lib.metrics import psnr
+
+p = profile()
+g = seed_everything(p.seed)
+train_set = CaptionedShapes("train", size=p.image_size, n=p.n_train, seed=p.seed)
+test_set = CaptionedShapes("test", size=p.image_size, n=p.n_test, seed=p.seed)
+print(f"profile {p.name}: {len(train_set)} training and {len(test_set)} test scenes of {p.image_size} px")
+
+# %% [markdown]
+# ## A latent to code
+# Before learning a transform (notebook 02) we use JPEG's: the 4x4 block DCT. Each block's 16
+# coefficients per colour become 48 channels. We divide by a quantisation step `STEP` (in
+# pixel units, 0-255) so that rounding to integers is the only loss.
+
+# %%
+BLOCK, STEP = 4, 12.0
+
+
+def to_latent(x: torch.Tensor) -> torch.Tensor:
+    return block_dct(x * 255.0, BLOCK) / STEP  # (B, 48, H/4, W/4)
+
+
+def from_latent(y: torch.Tensor) -> torch.Tensor:
+    return (inverse_block_dct(y * STEP, BLOCK) / 255.0).clamp(0, 1)
+
+
+x_test = torch.stack([test_set[i][0] for i in range(p.eval_images)])
+y_test = to_latent(x_test)
+print("x", tuple(x_test.shape), "-> y", tuple(y_test.shape))
+assert torch.allclose(from_latent(y_test), x_test, atol=1e-5)  # the transform itself loses nothing
+
+# %% [markdown]
+# ## Quantisation and its noise proxy
+# Rounding makes the latent codable but has zero gradient almost everywhere. During training we
+# replace it with additive uniform noise $y + u$, $u \sim U(-\tfrac12, \tfrac12)$: the error has
+# the same distribution as the rounding error, and the operation is smooth.
+
+# %%
+y = y_test.flatten()[:20000]
+round_error = (quantize(y, "round") - y).numpy()
+noise_error = (quantize(y, "noise", generator=g) - y).numpy()
+fig, ax = plt.subplots(figsize=(6, 3))
+ax.hist(round_error, bins=50, alpha=0.6, label="round(y) - y")
+ax.hist(noise_error, bins=50, alpha=0.6, label="(y + u) - y")
+ax.set_xlabel("quantisation error")
+ax.legend()
+plt.show()
+print(f"error variance: round {round_error.var():.4f}, noise {noise_error.var():.4f}, theory 1/12 = {1 / 12:.4f}")
+assert abs(noise_error.var() - 1 / 12) < 0.01
+
+# %%
+y_req = y_test[:1].clone().requires_grad_(True)
+quantize(y_req, "round").sum().backward()
+grad_round = y_req.grad.abs().sum().item()
+y_req.grad = None
+quantize(y_req, "noise", generator=g).sum().backward()
+grad_noise = y_req.grad.abs().sum().item()
+print(f"gradient through round: {grad_round}, through the noise proxy: {grad_noise}")
+assert grad_round == 0 and grad_noise > 0
+
+# %% [markdown]
+# ## A factorized entropy model
+# CompressAI's `EntropyBottleneck` learns one flexible density per channel (Ballé et al. 2018).
+# In training mode it adds the noise itself and returns the likelihood of each noisy value; its
+# rate is $\sum -\log_2 p$. We train it on latents of the training scenes to minimise that
+# rate, plus the *auxiliary* loss that places the quantiles the coder needs.
+
+# %%
+entropy_model = EntropyBottleneck(y_test.shape[1])
+optimizer = torch.optim.Adam([q for n, q in entropy_model.named_parameters() if not n.endswith("quantiles")], lr=1e-2)
+aux_optimizer = torch.optim.Adam([entropy_model.quantiles], lr=1e-2)
+
+
+def train_latents(steps: int, scale: float = 1.0) -> list[float]:
+    """Fit the entropy model to training latents (times `scale`); return bits per pixel per step."""
+    rates = []
+    for step in tqdm(range(steps), desc="entropy model"):
+        idx = torch.randint(len(train_set), (p.batch_size,), generator=g)
+        x = torch.stack([train_set[int(i)][0] for i in idx])
+        _, likelihoods = entropy_model(to_latent(x) * scale)
+        bpp = estimated_bits(likelihoods) / (x.shape[0] * x.shape[2] * x.shape[3])
+        loss = -torch.log2(likelihoods).sum() / (x.shape[0] * x.shape[2] * x.shape[3])
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        aux = entropy_model.loss()
+        aux_optimizer.zero_grad()
+        aux.backward()
+        aux_optimizer.step()
+        rates.append(bpp)
+    return rates
+
+
+rates = train_latents(4 * p.steps)
+plt.figure(figsize=(6, 3))
+plt.plot(rates)
+plt.xlabel("step")
+plt.ylabel("estimated bits per pixel")
+plt.show()
+print(f"rate: {rates[0]:.2f} bpp at the start, {sum(rates[-10:]) / 10:.2f} bpp at the end")
+assert sum(rates[-10:]) / 10 < rates[0]
+
+# %% [markdown]
+# The learned densities: low-frequency channels (the block means) are wide, high-frequency
+# channels are sharply peaked at zero, which is where the bits are saved.
+
+# %%
+entropy_model.eval()
+grid = torch.arange(-15.0, 16.0)  # integer symbols
+with torch.no_grad():
+    # one row per channel, every symbol of the grid: the model's probability mass for each
+    _, pmf = entropy_model(grid.view(1, 1, 1, -1).expand(1, y_test.shape[1], 1, -1).contiguous())
+fig, ax = plt.subplots(figsize=(6, 3))
+for channel, label in [(0, "DC (red)"), (1, "first AC (red)"), (15, "last AC (red)")]:
+    ax.plot(grid, pmf[0, channel, 0], marker=".", label=label)
+ax.set_xlabel("quantised value")
+ax.set_ylabel("probability")
+ax.legend()
+plt.show()
+
+# %% [markdown]
+# ## The real thing: rANS bytes
+# `update()` tabulates each channel's quantised CDF (with `update_quantiles=True` it also
+recomputes the coder's range from the density, instead of trusting the slowly trained
+auxiliary quantiles); `compress` then runs CompressAI's rANS
+# coder and returns real bytes. In eval mode the model rounds instead of adding noise, and
+# its likelihoods give the estimate to compare with.
+
+# %%
+entropy_model.update(force=True, update_quantiles=True)
+rows = []
+for i in range(len(x_test)):
+    y_i = y_test[i : i + 1]
+    with torch.no_grad():
+        y_hat, likelihoods = entropy_model(y_i)
+    strings = entropy_model.compress(y_i)
+    decoded = entropy_model.decompress(strings, y_i.shape[-2:])
+    assert torch.equal(decoded, y_hat)  # the decoder recovers exactly what the estimate priced
+    rows.append((estimated_bits(likelihoods) / 8, len(strings[0])))
+estimated, real = (sum(col) for col in zip(*rows))
+print(f"{len(rows)} images: estimated {estimated:.0f} bytes, real {real} bytes, ratio {real / estimated:.3f}")
+assert 0.95 < real / estimated < 1.05
+
+# %% [markdown]
+# The same bytes decode to an image: the block DCT, inverted. This is a (crude) image codec
+# with a learned entropy model.
+
+# %%
+pixels = x_test.shape[0] * x_test.shape[2] * x_test.shape[3]
+y_hat = entropy_model.decompress(entropy_model.compress(y_test), y_test.shape[-2:])
+x_hat = from_latent(y_hat)
+print(f"{8 * real / pixels:.2f} bpp, PSNR {psnr(x_hat, x_test).mean():.1f} dB")
+fig, axes = plt.subplots(2, 4, figsize=(8, 4))
+for k in range(4):
+    axes[0, k].imshow(x_test[k].permute(1, 2, 0))
+    axes[1, k].imshow(x_hat[k].permute(1, 2, 0))
+    axes[0, k].axis("off")
+    axes[1, k].axis("off")
+axes[0, 0].set_title("original", loc="left")
+axes[1, 0].set_title("decoded from rANS bytes", loc="left")
+plt.show()
+
+# %% [markdown]
+# ## Why `update()` must run before coding
+# The coder does not read the density network: it reads the tables `update()` wrote. A fresh
+# model has no tables at all:
+
+# %%
+fresh = EntropyBottleneck(y_test.shape[1])
+try:
+    fresh.compress(y_test[:1])
+except ValueError as err:
+    print("compress before update():", err)
+
+# %% [markdown]
+# Worse, tables go **stale** silently. Keep training on latents of a different scale (as if the
+# transform changed), then code with the old tables: the estimate follows the new density, the
+# file follows the old tables. And CompressAI's `update()` without `force=True` does nothing
+# once tables exist, which is why the course's models always call `update(force=True)`.
+
+# %%
+train_latents(2 * p.steps, scale=3.0)
+entropy_model.eval()
+y_big = y_test * 3.0
+
+
+def real_vs_estimate() -> tuple[float, int]:
+    with torch.no_grad():
+        _, likelihoods = entropy_model(y_big)
+    return estimated_bits(likelihoods) / 8, sum(len(s) for s in entropy_model.compress(y_big))
+
+
+stale = real_vs_estimate()
+print("update() without force changed something:", entropy_model.update())
+fixed_flag = entropy_model.update(force=True, update_quantiles=True)
+fresh_tables = real_vs_estimate()
+print(f"stale tables: estimate {stale[0]:.0f} B, file {stale[1]} B ({stale[1] / stale[0]:.2f}x)")
+print(f"after update(force=True): estimate {fresh_tables[0]:.0f} B, file {fresh_tables[1]} B ({fresh_tables[1] / fresh_tables[0]:.2f}x)")
+assert fixed_flag and fresh_tables[1] < stale[1]
+
+# %% [markdown]
+# ## What we have
+# - rounding for coding, noise for training: same error statistics, but gradients flow;
+# - an entropy model whose estimated rate is what the rANS coder really writes;
+# - `update(force=True)` after every change to the model, before any coding.
+#
+# Next (notebook 02): learn the transform too, and let a hyperprior adapt the density to each image.
