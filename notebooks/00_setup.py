@@ -132,3 +132,34 @@ from tcic_lib.pretrained import weights_report
 for w in weights_report():
     status = f"present: {w.path}" if w.available else f"missing: {w.reason}"
     print(f"{w.name:22s} {status}\n{'':22s} used for {w.used_for}")
+
+# %% [markdown]
+# ## The data
+# The course trains on **CaptionedShapes**: synthetic scenes of 1-3 objects with fill patterns
+# over a smooth background, each with a generated caption that names every object. The
+# generator knows each scene's parameters, so we can count the information a caption carries.
+# Real photos that ship with scikit-image, with captions written for this course, are the
+# offline real-image set.
+
+# %%
+import matplotlib.pyplot as plt
+
+from tcic_lib.data import CaptionedPhotos, CaptionedShapes, caption_information_bits
+
+shapes = CaptionedShapes("train", size=p.image_size, n=p.n_train, seed=p.seed)
+photos = CaptionedPhotos()
+fig, axes = plt.subplots(1, 4, figsize=(12, 3.4))
+for k, ax in enumerate(axes[:3]):
+    image, caption = shapes[k]
+    ax.imshow(image.permute(1, 2, 0))
+    ax.set_title(f"{caption_information_bits(shapes.scene(k)):.0f} bits of content", fontsize=8)
+    ax.set_xlabel(caption, fontsize=6, wrap=True)
+photo, photo_caption = photos[0]
+axes[3].imshow(photo.permute(1, 2, 0))
+axes[3].set_xlabel(photo_caption, fontsize=6, wrap=True)
+for ax in axes:
+    ax.set_xticks([])
+    ax.set_yticks([])
+plt.show()
+print(f"{len(shapes)} training scenes of {p.image_size} px; {len(photos)} captioned photos")
+assert shapes[0][0].shape == (3, p.image_size, p.image_size)

@@ -141,7 +141,7 @@ def train_latents(steps: int, scale: float = 1.0) -> list[float]:
     return rates
 
 
-rates = train_latents(4 * p.steps)
+rates = train_latents(2 * p.steps)
 plt.figure(figsize=(6, 3))
 plt.plot(rates)
 plt.xlabel("step")
@@ -229,7 +229,7 @@ except ValueError as err:
 # once tables exist, which is why the course's models always call `update(force=True)`.
 
 # %%
-train_latents(2 * p.steps, scale=3.0)
+train_latents(p.steps, scale=3.0)
 entropy_model.eval()
 y_big = y_test * 3.0
 

@@ -58,7 +58,7 @@ PROFILES: dict[str, Profile] = {
     # tests and CI: every notebook in about a minute on 2 CPU cores
     "quick": Profile(
         name="quick", image_size=32, n_train=64, n_val=16, n_test=16,
-        N=16, M=24, lmbdas=(0.01, 0.05), steps=30, batch_size=8, lr=1e-3, aux_lr=1e-3,
+        N=16, M=24, lmbdas=(0.01, 0.05), steps=60, batch_size=8, lr=1e-3, aux_lr=1e-3,
         val_every=15, clip_embed_dim=32, clip_width=64, clip_layers=2, clip_steps=40,
         eval_images=8,
     ),

@@ -150,10 +150,11 @@ def model_from_checkpoint(path: Path, expect_arch: str | None = None) -> Codec:
 
 def train(model: Codec, train_set: Dataset, val_set: Dataset | None, cfg: TrainConfig,
           checkpoint: Path | None = None, text_encoder: TextEncoder | None = None,
-          device: torch.device | str = "cpu", progress: bool = True) -> History:
+          device: torch.device | str = "cpu", progress: bool = True, stop_at: int | None = None) -> History:
     """Train `model` for `cfg.steps`, resuming from `checkpoint` when it exists.
 
-    Saves to `checkpoint` at every validation; raises on a non-finite loss.
+    Saves to `checkpoint` at every validation and when stopping; raises on a non-finite loss.
+    `stop_at` ends this call early at that step (a time-boxed session); a later call resumes.
     """
     model.to(device).train()
     optimizer, aux_optimizer = _optimizers(model, cfg)
@@ -168,7 +169,8 @@ def train(model: Codec, train_set: Dataset, val_set: Dataset | None, cfg: TrainC
         history, start = History(**state["history"]), int(state["step"])
         log.info("resumed %s from step %d", checkpoint, start)
     drop_at = int(cfg.lr_drop_at * cfg.steps)
-    bar = tqdm(range(start, cfg.steps), desc=f"train {model.arch} λ={cfg.lmbda:g}", disable=not progress,
+    end = cfg.steps if stop_at is None else min(cfg.steps, stop_at)
+    bar = tqdm(range(start, end), desc=f"train {model.arch} λ={cfg.lmbda:g}", disable=not progress,
                initial=start, total=cfg.steps)
     for step in bar:
         for group in optimizer.param_groups:
@@ -192,10 +194,10 @@ def train(model: Codec, train_set: Dataset, val_set: Dataset | None, cfg: TrainC
         row = {"step": step + 1, **{k: v.item() for k, v in terms.items()}, "aux_loss": aux_loss.item()}
         history.train.append(row)
         bar.set_postfix(loss=f"{row['loss']:.3f}", bpp=f"{row['bpp_loss']:.3f}", mse=f"{row['mse_loss']:.4f}")
-        if (step + 1) % cfg.val_every == 0 or step + 1 == cfg.steps:
-            if val_set is not None:
-                history.val.append({"step": step + 1, **evaluate_rd(model, val_set, cfg.lmbda, text_encoder=text_encoder, device=device)})
-            if checkpoint is not None:
-                save_checkpoint(checkpoint, model, cfg, step + 1, history, optimizer, aux_optimizer)
+        validate = (step + 1) % cfg.val_every == 0 or step + 1 == cfg.steps
+        if validate and val_set is not None:
+            history.val.append({"step": step + 1, **evaluate_rd(model, val_set, cfg.lmbda, text_encoder=text_encoder, device=device)})
+        if checkpoint is not None and (validate or step + 1 == end):
+            save_checkpoint(checkpoint, model, cfg, step + 1, history, optimizer, aux_optimizer)
     model.update(force=True)
     return history

@@ -1,0 +1,144 @@
+"""Models, RD loss, training loop (including exact resume), zoo cache, metrics."""
+
+import numpy as np
+import pytest
+import torch
+
+from tcic_lib import zoo
+from tcic_lib.config import profile
+from tcic_lib.data import CaptionedShapes
+from tcic_lib.entropy import block_dct, estimated_bits, inverse_block_dct, quantize
+from tcic_lib.losses import RateDistortionLoss
+from tcic_lib.metrics import bd_psnr, bd_rate, psnr
+from tcic_lib.models import Factorized, Hyperprior, build_model
+from tcic_lib.train import CheckpointError, TrainConfig, load_checkpoint, model_from_checkpoint, train
+
+
+@pytest.mark.parametrize("cls", [Factorized, Hyperprior])
+def test_forward_contract_for_odd_sizes(cls):
+    model = cls(8, 12)
+    out = model(torch.rand(2, 3, 37, 61))
+    assert out["x_hat"].shape == (2, 3, 37, 61)
+    assert set(out["likelihoods"]) == ({"y"} if cls is Factorized else {"y", "z"})
+
+
+def test_bad_inputs_to_models():
+    model = Hyperprior(8, 12)
+    with pytest.raises(ValueError, match="\\(B, 3, H, W\\)"):
+        model(torch.rand(1, 4, 16, 16))
+    with pytest.raises(ValueError, match="unknown architecture"):
+        build_model("Transformer")
+
+
+def test_rd_loss_terms():
+    x = torch.rand(2, 3, 16, 16)
+    lk = torch.full((2, 4, 2, 2), 0.5)
+    out = {"x_hat": x + 0.1, "likelihoods": {"y": lk}}
+    terms = RateDistortionLoss(0.01)(out, x)
+    assert terms["bpp_loss"].item() == pytest.approx(2 * 4 * 2 * 2 / (2 * 16 * 16))
+    assert terms["mse_loss"].item() == pytest.approx(0.01, rel=1e-4)
+    assert terms["loss"].item() == pytest.approx(0.01 * 255**2 * 0.01 + terms["bpp_loss"].item(), rel=1e-4)
+    assert estimated_bits(lk) == pytest.approx(32)
+
+
+def test_quantize_modes():
+    y = torch.tensor([0.2, 0.7, -1.6])
+    assert torch.equal(quantize(y), torch.tensor([0.0, 1.0, -2.0]))
+    noisy = quantize(y, "noise", torch.Generator().manual_seed(0))
+    assert (noisy - y).abs().max() <= 0.5 and not torch.equal(noisy, quantize(y))
+    y.requires_grad_(True)
+    quantize(y, "ste").sum().backward()
+    assert torch.equal(y.grad, torch.ones(3))
+    with pytest.raises(ValueError):
+        quantize(y, "floor")
+
+
+def test_block_dct_is_orthonormal_and_invertible():
+    x = torch.rand(1, 3, 8, 8)
+    y = block_dct(x)
+    assert torch.allclose(inverse_block_dct(y), x, atol=1e-6)
+    assert torch.allclose(y.pow(2).sum(), x.pow(2).sum(), rtol=1e-5)
+
+
+def _tiny_setup(steps=6):
+    train_set = CaptionedShapes("train", 32, 24)
+    cfg = TrainConfig(lmbda=0.01, steps=steps, batch_size=4, val_every=3, seed=1)
+    return train_set, cfg
+
+
+def test_training_lowers_the_loss():
+    train_set, cfg = _tiny_setup(steps=25)
+    torch.manual_seed(0)
+    model = Hyperprior(8, 12)
+    history = train(model, train_set, None, TrainConfig(**{**cfg.__dict__, "val_every": 100}), progress=False)
+    first = np.mean([r["loss"] for r in history.train[:5]])
+    last = np.mean([r["loss"] for r in history.train[-5:]])
+    assert last < first
+
+
+def test_resume_gives_the_same_result_as_one_run(tmp_path):
+    train_set, cfg = _tiny_setup(steps=6)
+    torch.manual_seed(0)
+    straight = Hyperprior(8, 12)
+    init = {k: v.clone() for k, v in straight.state_dict().items()}
+    full = train(straight, train_set, None, cfg, checkpoint=tmp_path / "a.pt", progress=False)
+
+    half = Hyperprior(8, 12)
+    half.load_state_dict(init)
+    train(half, train_set, None, cfg, checkpoint=tmp_path / "b.pt", progress=False, stop_at=3)
+    assert load_checkpoint(tmp_path / "b.pt")["step"] == 3
+    resumed = Hyperprior(8, 12)
+    resumed.load_state_dict(init)
+    rest = train(resumed, train_set, None, cfg, checkpoint=tmp_path / "b.pt", progress=False)
+    assert [r["loss"] for r in rest.train] == pytest.approx([r["loss"] for r in full.train], rel=1e-5)
+    for (name, a), b in zip(straight.state_dict().items(), resumed.state_dict().values()):
+        assert torch.allclose(a, b, atol=1e-6), name
+
+
+def test_checkpoint_round_trip_and_errors(tmp_path):
+    train_set, cfg = _tiny_setup(steps=3)
+    model = Factorized(8, 12)
+    train(model, train_set, CaptionedShapes("val", 32, 8), cfg, checkpoint=tmp_path / "m.pt", progress=False)
+    loaded = model_from_checkpoint(tmp_path / "m.pt")
+    assert loaded.arch == "Factorized(N=8,M=12)"
+    assert load_checkpoint(tmp_path / "m.pt")["history"]["val"]
+    with pytest.raises(CheckpointError, match="expected Hyperprior"):
+        model_from_checkpoint(tmp_path / "m.pt", expect_arch="Hyperprior")
+    (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(CheckpointError, match="not a readable"):
+        model_from_checkpoint(tmp_path / "junk.pt")
+    torch.save({"weights": torch.zeros(1)}, tmp_path / "other.pt")
+    with pytest.raises(CheckpointError, match="not a tcic checkpoint"):
+        model_from_checkpoint(tmp_path / "other.pt")
+
+
+def test_zoo_trains_once_then_loads(tmp_path, monkeypatch):
+    monkeypatch.setenv("TCIC_CACHE", str(tmp_path))
+    p = profile("quick").replace(steps=4, n_train=16, val_every=2)
+    first = zoo.get("factorized", p, lmbda=0.01, progress=False)
+    path = zoo.checkpoint_path("factorized", p, lmbda=0.01)
+    assert path.exists()
+    stamp = path.stat().st_mtime_ns
+    second = zoo.get("factorized", p, lmbda=0.01, progress=False)
+    assert path.stat().st_mtime_ns == stamp  # loaded, not retrained
+    for a, b in zip(first.state_dict().values(), second.state_dict().values()):
+        assert torch.equal(a, b)
+    assert zoo.checkpoint_path("factorized", p, lmbda=0.02) != path
+    with pytest.raises(ValueError, match="unknown zoo model"):
+        zoo.get("jpeg2000", p)
+
+
+def test_psnr_values():
+    x = torch.zeros(2, 3, 4, 4)
+    assert psnr(x + 0.1, x).tolist() == pytest.approx([20.0, 20.0])
+    with pytest.raises(ValueError):
+        psnr(x, x[:1])
+
+
+def test_bd_metrics_against_hand_computed_values():
+    rate = np.array([0.1, 0.2, 0.4, 0.8])
+    dist = np.array([30.0, 33.0, 36.0, 39.0])
+    assert bd_rate(rate, dist, rate * 0.9, dist) == pytest.approx(-10.0, abs=0.01)  # 10% fewer bits everywhere
+    assert bd_psnr(rate, dist, rate, dist + 0.5) == pytest.approx(0.5, abs=1e-3)
+    with pytest.warns(UserWarning, match="share only"):
+        bd_rate(rate, dist, rate, dist + 20)

@@ -1,0 +1,74 @@
+import numpy as np
+import pytest
+import torch
+
+from tcic_lib.data import (
+    PATTERNS, PHOTO_CAPTIONS, CaptionedPhotos, CaptionedShapes, caption_information_bits, render_scene, split_of,
+)
+
+
+def test_deterministic_by_seed():
+    a, b = CaptionedShapes("train", 32, 20, seed=3), CaptionedShapes("train", 32, 20, seed=3)
+    assert a.captions == b.captions
+    assert torch.equal(a[5][0], b[5][0])
+    assert CaptionedShapes("train", 32, 20, seed=4).captions != a.captions
+
+
+def test_splits_are_disjoint_in_content():
+    train_set = CaptionedShapes("train", 32, 400)
+    train = {train_set.scene(i).signature for i in range(400)}
+    test = CaptionedShapes("test", 32, 100)
+    assert all(split_of(test.scene(i)) == "test" for i in range(100))
+    assert not train & {test.scene(i).signature for i in range(100)}
+
+
+def test_images_and_captions_agree():
+    ds = CaptionedShapes("val", 48, 30)
+    for i in range(30):
+        image, caption = ds[i]
+        assert image.shape == (3, 48, 48) and 0 <= image.min() and image.max() <= 1
+        for obj in ds.scene(i).objects:
+            for word in (obj.shape, obj.colour, obj.size, obj.place):
+                assert word in caption
+
+
+def test_patterns_are_drawn():
+    """A patterned object has many more colour changes than a solid one."""
+    ds = CaptionedShapes("train", 64, 200)
+    edges = {pattern: [] for pattern in PATTERNS}
+    for i in range(200):
+        scene = ds.scene(i)
+        if len(scene.objects) == 1:
+            image = render_scene(scene, 64).astype(int)
+            jumps = [np.abs(np.diff(image, axis=a)).sum(axis=2) > 60 for a in (0, 1)]
+            edges[scene.objects[0].pattern].append(sum(j.sum() for j in jumps))
+    assert all(edges.values())
+    assert min(np.mean(edges[p]) for p in ("stripes", "checks")) > 1.5 * np.mean(edges["solid"])
+
+
+def test_caption_information():
+    ds = CaptionedShapes("train", 32, 50)
+    bits = [caption_information_bits(ds.scene(i)) for i in range(50)]
+    assert all(b > 10 for b in bits)
+    many = [b for i, b in enumerate(bits) if len(ds.scene(i).objects) == 3]
+    one = [b for i, b in enumerate(bits) if len(ds.scene(i).objects) == 1]
+    assert min(many) > max(one)
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="split"):
+        CaptionedShapes("training")
+    with pytest.raises(ValueError, match="too small"):
+        CaptionedShapes("train", size=4)
+    with pytest.raises(IndexError):
+        CaptionedShapes("train", 32, 3)[3]
+
+
+def test_photos_ship_offline():
+    photos = CaptionedPhotos()
+    assert len(photos) == len(PHOTO_CAPTIONS) >= 10
+    for i in range(len(photos)):
+        image, caption = photos[i]
+        assert image.shape[0] == 3 and image.min() >= 0 and image.max() <= 1 and caption
+    with pytest.raises(ValueError, match="unknown photo"):
+        CaptionedPhotos(["kodim01"])
