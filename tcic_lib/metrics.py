@@ -48,7 +48,8 @@ def bd_rate(rate_anchor, psnr_anchor, rate_test, psnr_test) -> float:
     _warn_if_unreliable(da, dt, "PSNR")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return float(bjontegaard.bd_rate(ra, da, rt, dt, method="pchip", require_matching_points=False, min_overlap=0))
+        value = float(bjontegaard.bd_rate(ra, da, rt, dt, method="pchip", require_matching_points=False, min_overlap=0))
+    return _checked(value, da, dt)
 
 
 def bd_psnr(rate_anchor, psnr_anchor, rate_test, psnr_test) -> float:
@@ -60,7 +61,17 @@ def bd_psnr(rate_anchor, psnr_anchor, rate_test, psnr_test) -> float:
     _warn_if_unreliable(np.log(ra), np.log(rt), "log-rate")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return float(bjontegaard.bd_psnr(ra, da, rt, dt, method="pchip", require_matching_points=False, min_overlap=0))
+        value = float(bjontegaard.bd_psnr(ra, da, rt, dt, method="pchip", require_matching_points=False, min_overlap=0))
+    return _checked(value, da, dt)
+
+
+def _checked(value: float, *curves: np.ndarray) -> float:
+    """NaN with a reason, never a silent NaN."""
+    if not np.isfinite(value):
+        monotonic = all(np.all(np.diff(c) > 0) for c in curves)
+        reason = "the curves do not overlap" if monotonic else "a curve's PSNR does not rise with its rate"
+        warnings.warn(f"BD value undefined: {reason}", stacklevel=3)
+    return value
 
 
 def overlap(a: np.ndarray, b: np.ndarray) -> float:
