@@ -45,6 +45,7 @@ class Profile:
     clip_width: int  # text transformer width
     clip_layers: int  # text transformer depth
     clip_steps: int  # contrastive training steps
+    clip_batch_size: int  # image-caption pairs per contrastive step (more negatives help)
     # evaluation
     eval_images: int  # test images used for RD curves and metrics
     seed: int = 0  # master seed for data and initialisation
@@ -59,7 +60,7 @@ PROFILES: dict[str, Profile] = {
     "quick": Profile(
         name="quick", image_size=32, n_train=64, n_val=16, n_test=16,
         N=16, M=24, lmbdas=(0.01, 0.05), steps=60, batch_size=8, lr=1e-3, aux_lr=1e-3,
-        val_every=15, clip_embed_dim=32, clip_width=64, clip_layers=2, clip_steps=40,
+        val_every=15, clip_embed_dim=32, clip_width=64, clip_layers=2, clip_steps=40, clip_batch_size=16,
         eval_images=8,
     ),
     # `make course` on a laptop: the effects show, whole course in ~45 min on 2 cores
@@ -67,14 +68,14 @@ PROFILES: dict[str, Profile] = {
         name="cpu", image_size=64, n_train=4000, n_val=200, n_test=100,
         N=48, M=64, lmbdas=(0.0035, 0.013, 0.05), steps=2000, batch_size=8, lr=1e-3,
         aux_lr=1e-3, val_every=500, clip_embed_dim=128, clip_width=128, clip_layers=3,
-        clip_steps=1500, eval_images=48,
+        clip_steps=1500, clip_batch_size=64, eval_images=48,
     ),
     # Colab / workstation GPU: bigger models, longer training
     "gpu": Profile(
         name="gpu", image_size=128, n_train=40000, n_val=1000, n_test=500,
         N=128, M=192, lmbdas=(0.0018, 0.0035, 0.0067, 0.013, 0.025, 0.05), steps=50000,
         batch_size=32, lr=1e-4, aux_lr=1e-3, val_every=2000, clip_embed_dim=256,
-        clip_width=256, clip_layers=4, clip_steps=20000, eval_images=200,
+        clip_width=256, clip_layers=4, clip_steps=20000, clip_batch_size=256, eval_images=200,
     ),
 }
 

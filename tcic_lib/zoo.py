@@ -30,6 +30,12 @@ def cache_dir() -> Path:
     return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "tcic")
 
 
+def cache_key(name: str, settings: dict) -> str:
+    """`name-<hash>`: the file stem under which a model trained with `settings` is cached."""
+    blob = json.dumps(settings, sort_keys=True, default=str)
+    return f"{name}-{hashlib.sha256(blob.encode()).hexdigest()[:12]}"
+
+
 @dataclass(frozen=True)
 class Recipe:
     """Everything that determines a trained model."""
@@ -41,11 +47,8 @@ class Recipe:
     data: dict  # CaptionedShapes(split="train", **data)
 
     def key(self) -> str:
-        blob = json.dumps(
-            {"arch": self.arch, "model": self.model_config, "train": asdict(self.train_config), "data": self.data},
-            sort_keys=True,
-        )
-        return f"{self.name}-{hashlib.sha256(blob.encode()).hexdigest()[:12]}"
+        settings = {"arch": self.arch, "model": self.model_config, "train": asdict(self.train_config), "data": self.data}
+        return cache_key(self.name, settings)
 
 
 NAMES = {"factorized": "Factorized", "hyperprior": "Hyperprior"}

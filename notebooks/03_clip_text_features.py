@@ -1,0 +1,208 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 03 · CLIP text features: what the decoder will read
+#
+# In TCIC the decoder gets a caption's meaning from a **CLIP text encoder**; the encoder of the
+# codec never sees the caption. This notebook opens that text encoder up: the BPE tokenizer,
+# the text transformer, the contrastive objective that ties text to images, and a mini-CLIP
+# trained here on CaptionedShapes, since OpenAI's weights cannot be fetched offline. When
+# pretrained CLIP is on disk (Colab, a warm cache), the same cells use it too and compare.
+
+# %%
+import importlib.util
+import subprocess
+import sys
+
+if "google.colab" in sys.modules and importlib.util.find_spec("tcic_lib") is None:
+    repo_dir = "/content/tcic-course"
+    subprocess.run(["git", "clone", "--depth=1", "https://github.com/tcic-course/tcic-course", repo_dir], check=True)
+    wanted = {"compressai": "compressai", "open_clip": "open_clip_torch", "lpips": "lpips",
+              "pytorch_msssim": "pytorch-msssim", "torchmetrics": "torchmetrics", "einops": "einops"}
+    missing = [pkg for module, pkg in wanted.items() if importlib.util.find_spec(module) is None]
+    # --no-deps: compressai asks for numpy<2, which would downgrade Colab's numpy and torch's friends
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", *missing, "-e", repo_dir], check=True)
+    sys.path.insert(0, repo_dir)
+
+# %%
+import inspect
+
+import matplotlib.pyplot as plt
+import torch
+import torch.nn.functional as F
+from open_clip.loss import ClipLoss
+
+from tcic_lib.config import profile, seed_everything
+from tcic_lib.data import COLOURS, PATTERNS, CaptionedShapes
+from tcic_lib.pretrained import clip_weights_path
+from tcic_lib.text import (
+    MiniClipConfig, TextEncoder, build_minclip, load_text_encoder, minclip, minclip_losses, retrieval_accuracy,
+    tokenize, tokenizer,
+)
+
+p = profile()
+seed_everything(p.seed)
+test_set = CaptionedShapes("test", size=p.image_size, n=max(32, p.n_test), seed=p.seed)
+caption = test_set.caption(0)
+print(f"profile {p.name}; a test caption: {caption!r}")
+
+# %% [markdown]
+# ## Tokens
+# CLIP reads text as byte-pair-encoded tokens from a 49,408-word vocabulary; `</w>` marks the end
+# of a word. A start and an end token frame each caption, and everything is padded (with 0) or
+# cut to 77 tokens. The tokenizer is open_clip's and works offline: its vocabulary ships inside
+# the package.
+
+# %%
+tok = tokenizer()
+ids = tok.encode(caption)
+print([tok.decoder[i] for i in ids])
+row = tokenize([caption])[0]
+print(f"{len(ids)} word pieces -> {int((row != 0).sum())} tokens with start/end, padded to {len(row)}")
+assert row[0] == tok.sot_token_id and tok.eot_token_id in row.tolist()
+
+# %% [markdown]
+# Rare words split into pieces; a caption longer than 77 tokens is cut, and the course logs it
+# rather than truncating in silence.
+
+# %%
+for word in ["striped", "chequered", "polka-dot", "TCIC"]:
+    print(f"{word:10s} -> {[tok.decoder[i] for i in tok.encode(word)]}")
+
+# %% [markdown]
+# ## The text tower
+# The text tower is a transformer over token embeddings plus positions, with a causal mask;
+# the feature at the end token, projected, is the caption's **pooled embedding**. The decoder
+# can read the pooled vector, or every token's feature (for attention). Both come from one pass:
+
+# %%
+print(inspect.getsource(TextEncoder._encode_uncached))
+
+# %% [markdown]
+# Our mini-CLIP is open_clip's own `CLIP` class with a small config read from the profile:
+# a small ViT for images and a small transformer for text, sharing one embedding space.
+
+# %%
+cfg = MiniClipConfig.from_profile(p)
+untrained = build_minclip(cfg)
+count = lambda module: sum(q.numel() for q in module.parameters())
+print(cfg)
+print(f"text tower {count(untrained.transformer) / 1e6:.2f}M parameters (+ {untrained.token_embedding.weight.numel() / 1e6:.2f}M "
+      f"in the token table), image tower {count(untrained.visual) / 1e6:.2f}M")
+
+# %% [markdown]
+# ## The contrastive objective
+# For a batch of B image-caption pairs, CLIP scores every image against every caption
+# (cosine similarity times a learned temperature) and asks each row and column of that B x B
+# matrix to pick its own pair: a cross-entropy in both directions. open_clip's `ClipLoss`:
+
+# %%
+B, D = 4, 8
+features = F.normalize(torch.randn(B, D), dim=-1)
+matched = ClipLoss()(features, features, logit_scale=torch.tensor(10.0))
+shuffled = ClipLoss()(features, features.roll(1, 0), logit_scale=torch.tensor(10.0))
+print(f"loss with matched pairs {matched:.3f}, with every caption moved to the wrong image {shuffled:.3f}, "
+      f"chance log(B) = {torch.log(torch.tensor(float(B))):.3f}")
+assert matched < shuffled
+
+# %% [markdown]
+# ## Training the mini-CLIP
+# `minclip(profile)` trains on CaptionedShapes with `ClipLoss` (AdamW, one-cycle schedule,
+# progress bar) and caches the result, so later notebooks load it in a moment.
+
+# %%
+encoder = minclip(p)
+losses = minclip_losses(p)
+plt.figure(figsize=(6, 3))
+plt.plot(losses)
+plt.xlabel("step")
+plt.ylabel("ClipLoss")
+plt.axhline(torch.log(torch.tensor(float(p.clip_batch_size))).item(), linestyle="--", color="grey", label="chance")
+plt.legend()
+plt.show()
+window = max(1, len(losses) // 10)
+print(f"loss {sum(losses[:window]) / window:.3f} -> {sum(losses[-window:]) / window:.3f}")
+assert sum(losses[-window:]) < sum(losses[:window])
+
+# %% [markdown]
+# ## Does it tie captions to images? Held-out retrieval
+# For 32 test scenes (never seen in training: the splits are disjoint in content), each caption
+# picks the image it matches best. Chance is 1/32.
+
+# %%
+n = 32
+images = torch.stack([test_set[i][0] for i in range(n)])
+captions = test_set.captions[:n]
+accuracy = retrieval_accuracy(encoder, images, captions)
+print(f"{encoder.name}: top-1 text-to-image retrieval {accuracy:.0%} (chance {1 / n:.0%})")
+if p.name != "quick":  # the quick profile trains for seconds; it only has to run
+    assert accuracy > 4 / n
+
+# %%
+with torch.no_grad():
+    similarity = F.normalize(encoder.encode(captions)[1], dim=-1) @ F.normalize(encoder.encode_image(images), dim=-1).T
+plt.figure(figsize=(4.5, 4))
+plt.imshow(similarity, cmap="viridis")
+plt.xlabel("image")
+plt.ylabel("caption")
+plt.colorbar(label="cosine similarity")
+plt.title("the diagonal is the matching pairs")
+plt.show()
+
+# %% [markdown]
+# ## What the embedding encodes
+# A 2-D projection (PCA) of the pooled caption embeddings of single-object test scenes,
+# coloured by two attributes. Clusters mean the embedding separates them: the decoder can only
+# use what the embedding keeps.
+
+# %%
+single = [i for i in range(len(test_set)) if len(test_set.scene(i).objects) == 1]
+pooled = encoder.encode([test_set.caption(i) for i in single])[1]
+centred = pooled - pooled.mean(0)
+_, _, V = torch.pca_lowrank(centred, q=2, center=False)
+xy = centred @ V
+fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+for ax, attribute, values in ((axes[0], "pattern", PATTERNS), (axes[1], "colour", list(COLOURS))):
+    for value in values:
+        pick = [k for k, i in enumerate(single) if getattr(test_set.scene(i).objects[0], attribute) == value]
+        ax.scatter(xy[pick, 0], xy[pick, 1], s=12, label=value,
+                   color=[c / 255 for c in COLOURS[value]] if attribute == "colour" else None)
+    ax.set_title(f"caption embeddings by {attribute}")
+    ax.legend(fontsize=7)
+plt.show()
+print(f"{len(single)} single-object captions projected")
+
+# %% [markdown]
+# ## Pretrained CLIP, when present
+# With OpenAI's weights on disk (`$TCIC_CLIP_WEIGHTS`, the Hugging Face cache or
+# `~/.cache/clip`) the same retrieval runs with the real ViT-B/32. On synthetic shapes it need
+# not beat a mini-CLIP trained on them; on photos it is far stronger.
+
+# %%
+if clip_weights_path() is not None:
+    clip = load_text_encoder("clip:ViT-B-32/openai")
+    print(f"{clip.name}: top-1 retrieval {retrieval_accuracy(clip, images, captions):.0%} on the same 32 scenes")
+else:
+    print("pretrained CLIP: weights not on this machine, comparison skipped (see notebook 00)")
+
+# %% [markdown]
+# ## What the rest of the course uses
+# `load_text_encoder("auto")` takes pretrained CLIP when its weights are present and this
+# mini-CLIP otherwise, and it says which; every later result names its encoder.
+
+# %%
+auto = load_text_encoder("auto", p)
+tokens, pooled = auto.encode(captions[:2])
+print(auto, "tokens", tuple(tokens.shape), "pooled", tuple(pooled.shape))
+assert pooled.shape == (2, auto.dim)

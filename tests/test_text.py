@@ -1,0 +1,96 @@
+import logging
+import time
+
+import pytest
+import torch
+
+from tcic_lib.config import profile
+from tcic_lib.data import CaptionedShapes
+from tcic_lib.text import (
+    MissingWeightsError, load_text_encoder, minclip, minclip_losses, retrieval_accuracy, tokenize,
+)
+
+
+@pytest.fixture(scope="module")
+def quick():
+    return profile("quick").replace(clip_steps=30)
+
+
+@pytest.fixture(scope="module")
+def encoder(quick, tmp_path_factory):
+    mp = pytest.MonkeyPatch()
+    mp.setenv("TCIC_CACHE", str(tmp_path_factory.mktemp("cache")))
+    mp.delenv("TCIC_CLIP_WEIGHTS", raising=False)
+    yield minclip(quick, progress=False)
+    mp.undo()
+
+
+def test_tokenizer_is_clip_bpe():
+    ids = tokenize(["a striped circle"])
+    assert ids.shape == (1, 77)
+    assert ids[0, 0] == 49406 and 49407 in ids[0].tolist()  # CLIP's start and end tokens
+
+
+def test_encode_shapes_and_pooling(encoder):
+    captions = ["a small red circle at the top left", "", "ein grüner Kreis ◯ 日本"]
+    tokens, pooled, mask = encoder.encode(captions, return_mask=True)
+    assert tokens.shape == (3, 77, encoder.dim) and pooled.shape == (3, encoder.dim)
+    assert mask[1].sum() == 2  # an empty caption is start + end
+    assert torch.allclose(pooled, encoder.model.encode_text(tokenize(captions)), atol=1e-5)
+    assert torch.equal(tokens[:, ~mask.any(0)], torch.zeros_like(tokens[:, ~mask.any(0)]))
+    assert not encoder.model.training and not any(p.requires_grad for p in encoder.model.parameters())
+
+
+def test_cache_and_truncation_warning(encoder, caplog):
+    long = "a striped square " * 600  # 10,200 characters
+    with caplog.at_level(logging.WARNING, logger="tcic_lib.text"):
+        first = encoder.encode([long])[1]
+    assert "truncated" in caplog.text
+    assert long in encoder._cache
+    assert torch.equal(encoder.encode([long])[1], first)
+    with pytest.raises(ValueError, match="list"):
+        encoder.encode("one string")
+
+
+def test_minclip_learns_from_captions(encoder, quick):
+    losses = minclip_losses(quick)
+    assert len(losses) == quick.clip_steps and sum(losses[-5:]) < sum(losses[:5])
+    ds = CaptionedShapes("test", quick.image_size, 8)
+    images = torch.stack([ds[i][0] for i in range(8)])
+    assert 0.0 <= retrieval_accuracy(encoder, images, ds.captions) <= 1.0
+
+
+def test_auto_offline_returns_cached_minclip_quickly(encoder, quick, monkeypatch, caplog):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    start = time.perf_counter()
+    with caplog.at_level(logging.INFO, logger="tcic_lib.text"):
+        auto = load_text_encoder("auto", quick)
+    assert time.perf_counter() - start < 2.0
+    assert auto.name.startswith("minclip") and "minclip" in caplog.text
+
+
+def test_missing_pretrained_weights_are_reported(monkeypatch, tmp_path):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("TCIC_CLIP_WEIGHTS", str(tmp_path / "absent.pt"))
+    with pytest.raises(MissingWeightsError, match="TCIC_CLIP_WEIGHTS"):
+        load_text_encoder("clip:ViT-B-32/openai")
+    with pytest.raises(ValueError, match="unknown text encoder"):
+        load_text_encoder("bert")
+
+
+@pytest.mark.slow
+def test_pretrained_path_through_env_file(monkeypatch, tmp_path):
+    """A randomly initialised ViT-B-32 saved to disk loads through $TCIC_CLIP_WEIGHTS."""
+    import open_clip
+
+    reference = open_clip.create_model("ViT-B-32-quickgelu", pretrained=None)
+    path = tmp_path / "vit_b_32.pt"
+    torch.save(reference.state_dict(), path)
+    monkeypatch.setenv("TCIC_CLIP_WEIGHTS", str(path))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    encoder = load_text_encoder("auto")
+    assert encoder.name.startswith("clip:ViT-B-32/openai") and encoder.dim == 512
+    tokens, pooled = encoder.encode(["a photo of a cat"])
+    assert tokens.shape == (1, 77, 512)
+    with torch.no_grad():
+        assert torch.allclose(pooled, reference.eval().encode_text(tokenize(["a photo of a cat"])), atol=1e-4)
