@@ -146,10 +146,13 @@ with torch.no_grad():
     assert torch.equal(decode(m, data), m(x0[None])["x_hat"][0].clamp(0, 1))  # decoder == model's reconstruction
 
 # %% [markdown]
-# The same on a real photo of 512x768 pixels (scikit-image's `coffee`, resized): the file is the
-# estimate plus a fixed header of about 50 bytes. The rest of the gap comes from the coder's
-# tabulated Gaussian scales; it shrinks as the model trains (a briefly trained `quick` model
-# on a photo it never saw can miss by several percent).
+# The same on a real photo of 512x768 pixels (scikit-image's `coffee`, resized), for both
+# codecs at the highest rate. The factorized model's file is its estimate plus a fixed header
+# of about 50 bytes. The hyperprior's file comes out *smaller* than its estimate: the coder
+# rounds each predicted scale up to a table entry and codes far outliers with an escape code,
+# while the estimate charges an outlier up to 30 bits. Outliers are common here because
+# `h_s` predicted its scales only for images the size of a training scene (one `z` per scene);
+# a photo eight times wider asks it to predict scales in contexts it never saw.
 
 # %%
 import numpy as np
@@ -158,15 +161,17 @@ from PIL import Image
 from tcic_lib.data import load_photo
 
 photo = torch.from_numpy(np.array(Image.fromarray(load_photo("coffee")).resize((768, 512)))).permute(2, 0, 1) / 255.0
-data = encode(m, photo)
-header = unpack(data)
-with torch.no_grad():
-    est_bytes = estimated_bits(m(photo[None])["likelihoods"]) / 8
-overhead = header.total_bytes - header.latent_bytes
-ratio = header.total_bytes / (est_bytes + overhead)
-print(f"512x768: file {header.total_bytes} B, estimate + header {est_bytes + overhead:.0f} B, ratio {ratio:.4f}, "
-      f"{header.bpp_total:.3f} bpp")
-assert abs(ratio - 1) < 0.1
+ratios = {}
+for name in ("factorized", "hyperprior"):
+    codec = models[(name, p.lmbdas[-1])]
+    header = unpack(encode(codec, photo))
+    with torch.no_grad():
+        est_bytes = estimated_bits(codec(photo[None])["likelihoods"]) / 8
+    overhead = header.total_bytes - header.latent_bytes
+    ratios[name] = header.total_bytes / (est_bytes + overhead)
+    print(f"{name:10s} 512x768: file {header.total_bytes} B, estimate + header {est_bytes + overhead:.0f} B, "
+          f"ratio {ratios[name]:.4f}, {header.bpp_total:.3f} bpp")
+assert abs(ratios["factorized"] - 1) < 0.02
 
 # %% [markdown]
 # ## Against JPEG and WebP

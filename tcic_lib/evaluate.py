@@ -32,7 +32,7 @@ def pil_codec(x: torch.Tensor, fmt: str, quality: int) -> tuple[torch.Tensor, in
     options = {"subsampling": 0} if fmt == "jpeg" else {"method": 6}
     to_pil(x).save(buffer, format=PIL_FORMATS[fmt], quality=int(quality), **options)
     data = buffer.getvalue()
-    decoded = np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
+    decoded = np.array(Image.open(io.BytesIO(data)).convert("RGB"))
     return torch.from_numpy(decoded).permute(2, 0, 1).float() / 255.0, len(data)
 
 
