@@ -62,10 +62,14 @@ print(f"profile {p.name}: N={p.N}, M={p.M}, lambdas {p.lmbdas}, {p.steps} steps,
 # `g_a` is four stride-2 convolutions with GDN; `g_s` mirrors it. The hyperprior `h_a` reads
 # `|y|` and makes `z`; `h_s` turns the decoded `z_hat` into a scale per latent element. `z` is
 # coded with a factorized model (notebook 01), `y` with a Gaussian of those scales.
+# Ballé et al. downsample twice in `h_a`; on the course's small scenes that leaves a single
+# `z` per training image, and `h_s` never learns to use neighbouring `z`s (files of larger
+# images then drift from the estimate). The profile's `hyper_stages` sets how many: 1 for
+# `quick` and `cpu`, 2 for `gpu`. This is our choice, not the paper's.
 
 # %%
 print(Hyperprior.__doc__)
-model = Hyperprior(p.N, p.M)
+model = Hyperprior(p.N, p.M, p.hyper_stages)
 x = torch.stack(images[:2])
 out = model(x)
 print({k: tuple(v.shape) for k, v in out["likelihoods"].items()}, "x_hat", tuple(out["x_hat"].shape))
@@ -73,7 +77,8 @@ assert out["x_hat"].shape == x.shape
 assert sum(q.numel() for q in model.parameters()) > sum(q.numel() for q in Factorized(p.N, p.M).parameters())
 
 # %% [markdown]
-# Any image size works: the model pads to its stride (64 for the hyperprior) and crops back.
+# Any image size works: the model pads to its stride (`model.stride`: 16 for each stride-2
+# step of `g_a` and `h_a` together) and crops back.
 
 # %%
 odd = torch.rand(1, 3, 37, 61)
@@ -103,7 +108,7 @@ models = {
     for name in ("factorized", "hyperprior")
     for lmbda in p.lmbdas
 }
-print(f"{len(models)} trained models")
+print(f"{len(models)} trained models; hyperprior stride {models[('hyperprior', p.lmbdas[0])].stride}")
 
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(10, 3))

@@ -42,7 +42,9 @@ def _train(args: argparse.Namespace) -> int:
     lmbda = args.lmbda if args.lmbda is not None else p.lmbdas[len(p.lmbdas) // 2]
     changes = {k: v for k, v in {"steps": args.steps, "batch_size": args.batch_size, "lr": args.lr}.items() if v}
     cfg = TrainConfig.from_profile(p, lmbda, **changes)
-    model = build_model(NAMES[args.model], N=p.N, M=p.M)
+    from .zoo import recipe
+
+    model = build_model(NAMES[args.model], **recipe(args.model, p).model_config)
     train_set = CaptionedShapes("train", size=p.image_size, n=p.n_train, seed=p.seed)
     val_set = CaptionedShapes("val", size=p.image_size, n=p.n_val, seed=p.seed)
     history = train(model, train_set, val_set, cfg, checkpoint=Path(args.out), device=device())

@@ -33,6 +33,7 @@ class Profile:
     # codec
     N: int  # channels of the analysis/synthesis transforms
     M: int  # channels of the main latent y
+    hyper_stages: int  # stride-2 steps in the hyperprior's h_a; z must stay wider than 1x1 in training
     lmbdas: tuple[float, ...]  # rate-distortion trade-offs: loss = lmbda * 255^2 * MSE + bpp
     # training
     steps: int  # optimisation steps per codec
@@ -59,21 +60,21 @@ PROFILES: dict[str, Profile] = {
     # tests and CI: every notebook in about a minute on 2 CPU cores
     "quick": Profile(
         name="quick", image_size=32, n_train=64, n_val=16, n_test=16,
-        N=16, M=24, lmbdas=(0.01, 0.05), steps=60, batch_size=8, lr=1e-3, aux_lr=1e-3,
+        N=16, M=24, hyper_stages=1, lmbdas=(0.01, 0.05), steps=60, batch_size=8, lr=1e-3, aux_lr=1e-3,
         val_every=15, clip_embed_dim=32, clip_width=64, clip_layers=2, clip_steps=40, clip_batch_size=16,
         eval_images=8,
     ),
     # `make course` on a laptop: the effects show, whole course in ~45 min on 2 cores
     "cpu": Profile(
         name="cpu", image_size=64, n_train=4000, n_val=200, n_test=100,
-        N=48, M=64, lmbdas=(0.0035, 0.013, 0.05), steps=2000, batch_size=8, lr=1e-3,
+        N=48, M=64, hyper_stages=1, lmbdas=(0.0035, 0.013, 0.05), steps=2000, batch_size=8, lr=1e-3,
         aux_lr=1e-3, val_every=500, clip_embed_dim=128, clip_width=128, clip_layers=3,
         clip_steps=1500, clip_batch_size=64, eval_images=48,
     ),
     # Colab / workstation GPU: bigger models, longer training
     "gpu": Profile(
         name="gpu", image_size=128, n_train=40000, n_val=1000, n_test=500,
-        N=128, M=192, lmbdas=(0.0018, 0.0035, 0.0067, 0.013, 0.025, 0.05), steps=50000,
+        N=128, M=192, hyper_stages=2, lmbdas=(0.0018, 0.0035, 0.0067, 0.013, 0.025, 0.05), steps=50000,
         batch_size=32, lr=1e-4, aux_lr=1e-3, val_every=2000, clip_embed_dim=256,
         clip_width=256, clip_layers=4, clip_steps=20000, clip_batch_size=256, eval_images=200,
     ),

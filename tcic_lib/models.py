@@ -81,7 +81,8 @@ class Codec(CompressionModel):
     @property
     def arch(self) -> str:
         """Architecture name with sizes, written into bitstreams and checkpoints."""
-        return f"{type(self).__name__}(N={self.N},M={self.M})"
+        sizes = ",".join(f"{k}={v}" for k, v in self.config().items())
+        return f"{type(self).__name__}({sizes})"
 
     def config(self) -> dict:
         """Keyword arguments that rebuild this architecture."""
@@ -136,7 +137,7 @@ class Factorized(Codec):
 
 
 class Hyperprior(Codec):
-    """Ballé et al. 2018 scale hyperprior::
+    """Ballé et al. 2018 scale hyperprior (with `hyper_stages` stride-2 steps in h_a; the paper has 2)::
 
         x --g_a--> y --Q--> y_hat --g_s--> x_hat
                    |          ^
@@ -148,22 +149,26 @@ class Hyperprior(Codec):
     stride = 64
     num_strings = 2
 
-    def __init__(self, N: int = 64, M: int = 96):
+    def __init__(self, N: int = 64, M: int = 96, hyper_stages: int = 2):
         super().__init__(N, M)
+        if hyper_stages < 1:
+            raise ValueError(f"hyper_stages must be at least 1, got {hyper_stages}")
+        self.hyper_stages = int(hyper_stages)
+        self.stride = 16 * 2**self.hyper_stages  # z is 1/stride of the image
         self.g_a = analysis_transform(N, M)
         self.g_s = self.build_synthesis()
-        self.h_a = nn.Sequential(
-            conv(M, N, stride=1, kernel_size=3), nn.ReLU(inplace=True),
-            conv(N, N), nn.ReLU(inplace=True),
-            conv(N, N),
-        )
-        self.h_s = nn.Sequential(
-            deconv(N, N), nn.ReLU(inplace=True),
-            deconv(N, N), nn.ReLU(inplace=True),
-            conv(N, M, stride=1, kernel_size=3), nn.ReLU(inplace=True),
-        )
+        h_a: list[nn.Module] = [conv(M, N, stride=1, kernel_size=3)]
+        h_s: list[nn.Module] = []
+        for _ in range(self.hyper_stages):
+            h_a += [nn.ReLU(inplace=True), conv(N, N)]
+            h_s += [deconv(N, N), nn.ReLU(inplace=True)]
+        self.h_a = nn.Sequential(*h_a)
+        self.h_s = nn.Sequential(*h_s, conv(N, M, stride=1, kernel_size=3), nn.ReLU(inplace=True))
         self.entropy_bottleneck = EntropyBottleneck(N)
         self.gaussian_conditional = GaussianConditional(None)
+
+    def config(self) -> dict:
+        return {"N": self.N, "M": self.M, "hyper_stages": self.hyper_stages}
 
     def build_synthesis(self) -> nn.Module:
         """g_s; subclasses that condition the decoder replace it."""

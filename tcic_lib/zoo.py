@@ -18,7 +18,7 @@ from pathlib import Path
 from .config import Profile, device, profile as current_profile
 from .data import CaptionedShapes
 from .models import Codec, build_model
-from .train import TrainConfig, model_from_checkpoint, train
+from .train import CheckpointError, TrainConfig, load_checkpoint, model_from_checkpoint, train
 
 log = logging.getLogger(__name__)
 
@@ -60,8 +60,9 @@ def recipe(name: str, profile: Profile | None = None, lmbda: float | None = None
         raise ValueError(f"unknown zoo model {name!r}; known: {', '.join(NAMES)}")
     p = profile or current_profile()
     lmbda = p.lmbdas[len(p.lmbdas) // 2] if lmbda is None else lmbda
+    model_config = {"N": p.N, "M": p.M} | ({"hyper_stages": p.hyper_stages} if name == "hyperprior" else {})
     return Recipe(
-        name=name, arch=NAMES[name], model_config={"N": p.N, "M": p.M},
+        name=name, arch=NAMES[name], model_config=model_config,
         train_config=TrainConfig.from_profile(p, lmbda, **train_changes),
         data={"size": p.image_size, "n": p.n_train, "seed": p.seed},
     )
@@ -81,17 +82,19 @@ def get(name: str, profile: Profile | None = None, lmbda: float | None = None, p
     """A trained model, ready to code: from the cache, or trained now (resuming) and cached."""
     r = recipe(name, profile, lmbda, **train_changes)
     path = cache_dir() / f"{r.key()}.pt"
-    if path.is_file() and _is_finished(path, r):
-        log.info("zoo: %s from %s", r.key(), path)
-        return model_from_checkpoint(path, expect_arch=r.arch)
+    if path.is_file():
+        try:
+            state = load_checkpoint(path)
+            if int(state.get("step", 0)) >= r.train_config.steps:
+                log.info("zoo: %s from %s", r.key(), path)
+                return model_from_checkpoint(path, expect_arch=r.arch)
+            build_model(r.arch, **r.model_config).load_state_dict(state["state_dict"])  # resumable?
+        except (CheckpointError, RuntimeError) as err:
+            log.warning("zoo: %s is damaged or from older code (%s); training afresh", path, err)
+            path.unlink()
     log.info("zoo: training %s into %s", r.key(), path)
     model = build_model(r.arch, **r.model_config)
     train_set = CaptionedShapes("train", **r.data)
     train(model, train_set, _val_set(r), r.train_config, checkpoint=path, device=device(), progress=progress)
     return model.cpu().eval()
 
-
-def _is_finished(path: Path, r: Recipe) -> bool:
-    from .train import load_checkpoint
-
-    return int(load_checkpoint(path).get("step", 0)) >= r.train_config.steps

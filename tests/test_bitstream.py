@@ -125,7 +125,7 @@ def test_absurd_header_fields_with_valid_checksum(model, data):
 def test_file_from_another_model(model, image):
     other_size = Hyperprior(8, 16).eval()
     other_size.update()
-    _expect_error(other_size, encode(model, image), "made by Hyperprior\\(N=8,M=12\\)")
+    _expect_error(other_size, encode(model, image), "made by Hyperprior\\(N=8,M=12,hyper_stages=2\\)")
     torch.manual_seed(5)
     other_weights = Hyperprior(8, 12).eval()
     other_weights.update()

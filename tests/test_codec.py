@@ -142,3 +142,13 @@ def test_bd_metrics_against_hand_computed_values():
     assert bd_psnr(rate, dist, rate, dist + 0.5) == pytest.approx(0.5, abs=1e-3)
     with pytest.warns(UserWarning, match="share only"):
         bd_rate(rate, dist, rate, dist + 20)
+
+
+def test_zoo_retrains_over_a_stale_checkpoint(tmp_path, monkeypatch):
+    monkeypatch.setenv("TCIC_CACHE", str(tmp_path))
+    p = profile("quick").replace(steps=2, n_train=16, val_every=2)
+    path = zoo.checkpoint_path("hyperprior", p, lmbda=0.01)
+    torch.save({"arch": "Hyperprior", "model_config": {"N": 4, "M": 4}, "state_dict": {}, "step": 2}, path)
+    model = zoo.get("hyperprior", p, lmbda=0.01, progress=False)
+    assert model.arch == f"Hyperprior(N={p.N},M={p.M},hyper_stages={p.hyper_stages})"
+    assert load_checkpoint(path)["model_config"] == {"N": p.N, "M": p.M, "hyper_stages": p.hyper_stages}
