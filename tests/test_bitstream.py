@@ -6,7 +6,7 @@ import pytest
 import torch
 from PIL import Image
 
-from tcic_lib.bitstream import MAX_SIDE, BitstreamError, Header, as_image_tensor, decode, encode, pack, unpack
+from tcic_lib.bitstream import MAX_SIDE, BitstreamError, _varint, as_image_tensor, decode, encode, pack, unpack
 from tcic_lib.models import Factorized, Hyperprior
 
 
@@ -114,25 +114,33 @@ def test_absurd_header_fields_with_valid_checksum(model, data):
     zero = body[:6] + struct.pack(">HH", 0, 5) + body[10:]
     _expect_error(model, _with_valid_crc(zero), "outside the supported range")
     header = unpack(data)
-    offset = 10 + 1 + len(header.arch) + 8
-    long_caption = body[:offset] + struct.pack(">H", 60000) + body[offset + 2 :]
+    caption_at = 10 + 4 + 8  # after size, architecture id and fingerprint; the caption length is 1 byte here
+    long_caption = body[:caption_at] + _varint(60000) + body[caption_at + 1 :]
     _expect_error(model, _with_valid_crc(long_caption), "truncated")
-    string_count = offset + 2 + header.caption_bytes
-    big_string = body[: string_count + 1] + struct.pack(">I", 2**31) + body[string_count + 5 :]
+    first_length_at = caption_at + 1 + header.caption_bytes + 1
+    old_length = len(_varint(len(header.strings[0])))
+    big_string = body[:first_length_at] + _varint(2**27) + body[first_length_at + old_length :]
     _expect_error(model, _with_valid_crc(big_string), "truncated")
+    endless = body[:first_length_at] + b"\xff" * 5 + body[first_length_at + old_length :]
+    _expect_error(model, _with_valid_crc(endless), "longer than")
+
+
+def test_header_is_small(model, image):
+    header = unpack(encode(model, image))
+    assert header.total_bytes - header.latent_bytes <= 32
 
 
 def test_file_from_another_model(model, image):
     other_size = Hyperprior(8, 16).eval()
     other_size.update()
-    _expect_error(other_size, encode(model, image), "made by Hyperprior\\(N=8,M=12,hyper_stages=2\\)")
+    _expect_error(other_size, encode(model, image), "another architecture.*Hyperprior\\(N=8,M=16")
     torch.manual_seed(5)
     other_weights = Hyperprior(8, 12).eval()
     other_weights.update()
     _expect_error(other_weights, encode(model, image), "different weights")
     factorized = Factorized(8, 12).eval()
     factorized.update()
-    _expect_error(factorized, encode(model, image), "made by Hyperprior")
+    _expect_error(factorized, encode(model, image), "another architecture")
 
 
 def test_not_bytes(model):
