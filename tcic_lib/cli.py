@@ -35,28 +35,25 @@ def _train(args: argparse.Namespace) -> int:
     from .config import device, profile
     from .data import CaptionedShapes
     from .models import build_model
-    from .train import TrainConfig, train
-    from .zoo import NAMES
-
-    p = profile(args.profile)
-    lmbda = args.lmbda if args.lmbda is not None else p.lmbdas[len(p.lmbdas) // 2]
-    changes = {k: v for k, v in {"steps": args.steps, "batch_size": args.batch_size, "lr": args.lr}.items() if v}
-    cfg = TrainConfig.from_profile(p, lmbda, **changes)
+    from .train import train
     from .zoo import recipe
 
-    model = build_model(NAMES[args.model], **recipe(args.model, p).model_config)
-    train_set = CaptionedShapes("train", size=p.image_size, n=p.n_train, seed=p.seed)
+    p = profile(args.profile)
+    changes = {k: v for k, v in {"steps": args.steps, "batch_size": args.batch_size, "lr": args.lr}.items() if v}
+    r = recipe(args.model, p, args.lmbda, **changes)
+    model = build_model(r.arch, **r.model_config)
+    train_set = CaptionedShapes("train", **r.data)
     val_set = CaptionedShapes("val", size=p.image_size, n=p.n_val, seed=p.seed)
-    history = train(model, train_set, val_set, cfg, checkpoint=Path(args.out), device=device())
+    history = train(model, train_set, val_set, r.train_config, checkpoint=Path(args.out), device=device())
     last = history.val[-1] if history.val else history.train[-1]
     print(f"{args.out}: step {last['step']}, bpp {last['bpp_loss']:.4f}, mse {last['mse_loss']:.6f}")
     return 0
 
 
-def _load_model(spec: str):
+def _load_model(path: str):
     from .train import model_from_checkpoint
 
-    return model_from_checkpoint(Path(spec))
+    return model_from_checkpoint(Path(path))
 
 
 def _compress(args: argparse.Namespace) -> int:

@@ -71,3 +71,21 @@ def test_cli_help_lists_subcommands():
     assert run.returncode == 0
     for command in ("info", "course"):
         assert command in run.stdout
+
+
+def test_cli_train_compress_decompress_round_trip(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    run = lambda *a: subprocess.run([sys.executable, "-m", "tcic_lib.cli", *a], capture_output=True, text=True,
+                                    env={"TCIC_PROFILE": "quick", "HF_HUB_OFFLINE": "1", "PATH": ""})
+    ckpt, image, coded, out = (str(tmp_path / n) for n in ("m.pt", "x.png", "x.tcic", "y.png"))
+    assert run("train", "--model", "factorized", "--steps", "3", "--out", ckpt).returncode == 0
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (21, 35, 3), dtype=np.uint8)).save(image)
+    done = run("compress", image, "-o", coded, "--model", ckpt, "--caption", "noise")
+    assert done.returncode == 0 and "bpp" in done.stdout
+    assert run("decompress", coded, "-o", out, "--model", ckpt).returncode == 0
+    assert Image.open(out).size == (35, 21)
+    (tmp_path / "x.tcic").write_bytes(b"TCIC\x01" + b"\x00" * 30)
+    failed = run("decompress", coded, "-o", out, "--model", ckpt)
+    assert failed.returncode == 2 and failed.stderr.count("\n") == 1 and "checksum" in failed.stderr
