@@ -275,11 +275,11 @@ def encode(model: Codec, image, caption: str | None = None) -> bytes:
 
 
 @torch.no_grad()
-def decode(model: Codec, data: bytes, caption: str | None = None) -> torch.Tensor:
+def decode(model: Codec, data: bytes, caption: str | None = None, text_encoder=None) -> torch.Tensor:
     """Decode a file into a (3, H, W) tensor in [0, 1].
 
-    `caption` overrides the one stored in the file (a decode-time experiment); by default the
-    stored caption, if any, reaches the decoder.
+    For a model that reads captions (TCIC), `text_encoder` turns the caption into features:
+    `caption` when given (a decode-time experiment), else the one stored in the file, else none.
     """
     header = unpack(data)
     if header.arch_id != arch_id(model):
@@ -292,7 +292,11 @@ def decode(model: Codec, data: bytes, caption: str | None = None) -> torch.Tenso
         raise BitstreamError(f"{model.arch} expects {model.num_strings} strings, the file has {len(header.strings)}")
     # the latent shape follows from the image size; it is never read from the file
     shape = (-(-header.height // model.stride), -(-header.width // model.stride))
-    text = caption if caption is not None else header.caption
+    text = None
+    if getattr(model, "reads_captions", False):
+        if text_encoder is None:
+            raise ValueError(f"{model.arch} reads captions: pass the text_encoder it was trained with")
+        text = model.condition(text_encoder, [caption if caption is not None else header.caption])
     model.eval()
     out = model.decompress([[s] for s in header.strings], shape, text, size=(header.height, header.width))
     return out["x_hat"][0].cpu()

@@ -2,10 +2,10 @@
 
 `forward(x, text=None) -> {"x_hat", "likelihoods"}`, `compress(x, text=None) -> {"strings",
 "shape", "size"}`, `decompress(strings, shape, text=None, size=None) -> {"x_hat"}`; call
-`update(force=True)` after training and before coding. The codecs here ignore `text`; the
-text-conditioned TCIC builds on `Hyperprior` and sends the caption to `g_s` only.
+`update(force=True)` after training and before coding. `Factorized` and `Hyperprior` ignore
+`text`; `TCIC` builds on `Hyperprior` and sends the caption to `g_s` only.
 
-Taught in notebooks/02_hyperprior.
+Taught in notebooks/02_hyperprior (Factorized, Hyperprior) and notebooks/05_tcic (TCIC).
 """
 
 from __future__ import annotations
@@ -19,6 +19,8 @@ from compressai.entropy_models import EntropyBottleneck, GaussianConditional
 from compressai.layers import GDN
 from compressai.models import CompressionModel
 from compressai.models.utils import conv, deconv
+
+from .fusion import TextCondition, build_fusion
 
 SCALES_MIN, SCALES_MAX, SCALES_LEVELS = 0.11, 256, 64
 
@@ -210,7 +212,71 @@ class Hyperprior(Codec):
         return {"x_hat": x_hat}
 
 
-ARCHITECTURES: dict[str, type[Codec]] = {"Factorized": Factorized, "Hyperprior": Hyperprior}
+class ConditionalSynthesis(nn.Module):
+    """g_s with a fusion block after every upsampling stage that yields features (not the last)."""
+
+    def __init__(self, N: int, M: int, fusion: str, text_dim: int, stages: int = 4):
+        super().__init__()
+        widths = [M] + [N] * (stages - 1) + [3]
+        self.stages = nn.ModuleList()
+        self.fusions = nn.ModuleList()
+        for i, (c_in, c_out) in enumerate(zip(widths, widths[1:])):
+            last = i == stages - 1
+            self.stages.append(deconv(c_in, c_out) if last else nn.Sequential(deconv(c_in, c_out), GDN(c_out, inverse=True)))
+            if not last:
+                self.fusions.append(build_fusion(fusion, c_out, text_dim))
+
+    def forward(self, y_hat: torch.Tensor, text: TextCondition | None = None) -> torch.Tensor:
+        x = y_hat
+        for stage, fuse in zip(self.stages, self.fusions):
+            x = fuse(stage(x), text)
+        return self.stages[-1](x)
+
+
+class TCIC(Hyperprior):
+    """Hyperprior codec whose decoder reads a caption (text as decoder-side information)::
+
+        x --g_a--> y --Q--> y_hat --[g_s stage, fusion(t)] x3 -- g_s stage--> x_hat
+                   |          ^                       ^
+                  h_a      N(0, scales_hat)           t = caption features (decoder only)
+                   v          |
+                   z --Q--> z_hat --h_s--> scales_hat
+
+    The encoder and the entropy models never see the caption. With `fusion="none"` this is the
+    plain `Hyperprior` (same parameters).
+    """
+
+    reads_captions = True
+
+    def __init__(self, N: int = 64, M: int = 96, hyper_stages: int = 2, fusion: str = "ssa", text_dim: int = 512):
+        self.fusion, self.text_dim = fusion, int(text_dim)
+        super().__init__(N, M, hyper_stages)
+        # mean caption embedding of the training captions; conditions are centred on it, so
+        # "no caption" (all zeros) means "the average caption"
+        self.register_buffer("text_mean", torch.zeros(self.text_dim))
+
+    def condition(self, encoder, captions: list[str | None]) -> TextCondition:
+        """Caption features for the decoder: encoded, centred; `None` (no caption) gives zeros."""
+        if encoder.dim != self.text_dim:
+            raise ValueError(f"{encoder.name} gives {encoder.dim}-d features; this model reads {self.text_dim}-d")
+        tokens, pooled, mask = encoder.encode([c or "" for c in captions], return_mask=True)
+        tokens = (tokens - self.text_mean) * mask[..., None]
+        pooled = pooled - self.text_mean
+        absent = torch.tensor([c is None for c in captions])
+        pooled[absent], tokens[absent], mask[absent] = 0.0, 0.0, False
+        return TextCondition(pooled.to(self.text_mean.device), tokens.to(self.text_mean.device), mask)
+
+    def build_synthesis(self) -> nn.Module:
+        return ConditionalSynthesis(self.N, self.M, self.fusion, self.text_dim)
+
+    def synthesize(self, y_hat: torch.Tensor, text: TextCondition | None = None) -> torch.Tensor:
+        return self.g_s(y_hat, text)
+
+    def config(self) -> dict:
+        return {**super().config(), "fusion": self.fusion, "text_dim": self.text_dim}
+
+
+ARCHITECTURES: dict[str, type[Codec]] = {"Factorized": Factorized, "Hyperprior": Hyperprior, "TCIC": TCIC}
 
 
 def build_model(arch: str, **kwargs) -> Codec:

@@ -154,3 +154,60 @@ def test_zoo_retrains_over_a_stale_checkpoint(tmp_path, monkeypatch):
     model = zoo.get("hyperprior", p, lmbda=0.01, progress=False)
     assert model.arch == f"Hyperprior(N={p.N},M={p.M},hyper_stages={p.hyper_stages})"
     assert load_checkpoint(path)["model_config"] == {"N": p.N, "M": p.M, "hyper_stages": p.hyper_stages}
+
+
+def test_tcic_without_fusion_is_the_hyperprior():
+    from tcic_lib.models import TCIC
+
+    count = lambda m: sum(p.numel() for p in m.parameters())
+    assert count(TCIC(8, 12, hyper_stages=1, fusion="none", text_dim=16)) == count(Hyperprior(8, 12, hyper_stages=1))
+    assert count(TCIC(8, 12, hyper_stages=1, fusion="ssa", text_dim=16)) > count(Hyperprior(8, 12, hyper_stages=1))
+
+
+def test_tcic_caption_reaches_only_the_decoder():
+    from tcic_lib.fusion import TextCondition
+    from tcic_lib.models import TCIC
+
+    torch.manual_seed(0)
+    model = TCIC(8, 12, hyper_stages=1, fusion="film", text_dim=16).eval()
+    for fuse in model.g_s.fusions:  # as if trained: make the caption matter
+        torch.nn.init.normal_(fuse.gamma[-1].weight)
+        torch.nn.init.normal_(fuse.beta[-1].weight)
+    model.update()
+    x = torch.rand(1, 3, 37, 45)
+    a, b = TextCondition(torch.randn(1, 16)), TextCondition(torch.randn(1, 16))
+    coded = model.compress(x, a)
+    assert coded["strings"] == model.compress(x, b)["strings"]  # the encoder never reads the caption
+    with torch.no_grad():
+        x_a = model.decompress(coded["strings"], coded["shape"], a, size=coded["size"])["x_hat"]
+        x_b = model.decompress(coded["strings"], coded["shape"], b, size=coded["size"])["x_hat"]
+        assert torch.equal(x_a, model(x, a)["x_hat"].clamp(0, 1))
+    assert x_a.shape == x.shape and not torch.equal(x_a, x_b)
+    assert model.arch == "TCIC(N=8,M=12,hyper_stages=1,fusion=film,text_dim=16)"
+
+
+def test_tcic_bitstream_uses_the_stored_or_given_caption():
+    from tcic_lib.bitstream import decode, encode
+    from tcic_lib.models import TCIC
+
+    class FakeEncoder:  # deterministic caption features without training a CLIP
+        name, dim = "fake", 16
+
+        def encode(self, captions, return_mask=False):
+            pooled = torch.stack([torch.randn(16, generator=torch.Generator().manual_seed(len(c))) for c in captions])
+            tokens = pooled[:, None, :].repeat(1, 3, 1)
+            return tokens, pooled, torch.ones(len(captions), 3, dtype=torch.bool)
+
+    torch.manual_seed(0)
+    model = TCIC(8, 12, hyper_stages=1, fusion="ssa", text_dim=16).eval()
+    for fuse in model.g_s.fusions:
+        torch.nn.init.normal_(fuse.beta[-1].weight)
+    model.update()
+    x = torch.rand(3, 20, 24)
+    data = encode(model, x, "a red circle")
+    stored = decode(model, data, text_encoder=FakeEncoder())
+    assert torch.equal(stored, decode(model, data, "a red circle", FakeEncoder()))
+    assert not torch.equal(stored, decode(model, data, "a blue striped square", FakeEncoder()))
+    assert not torch.equal(stored, decode(model, encode(model, x), text_encoder=FakeEncoder()))  # no caption
+    with pytest.raises(ValueError, match="text_encoder"):
+        decode(model, data)

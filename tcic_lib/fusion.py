@@ -1,0 +1,173 @@
+"""How the decoder reads the caption: fusion blocks that modulate image features with text.
+
+Every block has one interface, `block(x, text) -> x'` with `x` (B, C, H, W) and `text` a
+`TextCondition` (or None for "no caption"), and every block is the identity at initialisation,
+so adding one to a decoder changes nothing until training gives it a reason.
+
+- `none`: the identity, no parameters (the plain hyperprior decoder).
+- `concat`: the caption's vector broadcast over the image, concatenated, mixed by a 1x1 conv.
+- `film`: feature-wise affine modulation, x * (1 + gamma(t)) + beta(t) (Perez et al. 2018).
+- `ssa`: Semantic-Spatial Aware block after SSA-GAN (Liao et al., CVPR 2022): a mask predicted
+  from the image features (and, with `text_mask=True`, from the caption too) says *where* a
+  text-adaptive affine acts: x + mask * (gamma(t) * norm(x) + beta(t)).
+- `xattn`: every pixel attends to the caption's tokens (spatial binding of words to places).
+
+What TCIC's abstract fixes is the SSA idea (semantic mask + text-adaptive pixel-level affine);
+the residual form, the normalisation and the text-aware mask are our design.
+
+Taught in notebooks/04_ssa_block.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+@dataclass
+class TextCondition:
+    """A batch of caption features as the decoder sees them."""
+
+    pooled: torch.Tensor  # (B, D) sentence embedding
+    tokens: torch.Tensor | None = None  # (B, T, D) per-token features
+    mask: torch.Tensor | None = None  # (B, T) True on real tokens
+
+    @property
+    def dim(self) -> int:
+        return self.pooled.shape[-1]
+
+
+def _zero_linear(d_in: int, d_out: int) -> nn.Linear:
+    layer = nn.Linear(d_in, d_out)
+    nn.init.zeros_(layer.weight)
+    nn.init.zeros_(layer.bias)
+    return layer
+
+
+def _text_mlp(text_dim: int, channels: int, hidden: int) -> nn.Sequential:
+    """text -> per-channel parameters; the last layer starts at zero."""
+    return nn.Sequential(nn.Linear(text_dim, hidden), nn.ReLU(inplace=True), _zero_linear(hidden, channels))
+
+
+def _pooled(text: TextCondition | None, x: torch.Tensor, text_dim: int) -> torch.Tensor:
+    """The sentence vector, or zeros ("no caption": the centred mean caption)."""
+    if text is None:
+        return x.new_zeros(x.shape[0], text_dim)
+    if text.pooled.shape != (x.shape[0], text_dim):
+        raise ValueError(f"caption features {tuple(text.pooled.shape)} do not fit a batch of {x.shape[0]} "
+                         f"and text_dim {text_dim}")
+    return text.pooled
+
+
+class NoFusion(nn.Module):
+    """The decoder ignores the caption."""
+
+    def __init__(self, channels: int, text_dim: int):
+        super().__init__()
+
+    def forward(self, x: torch.Tensor, text: TextCondition | None = None) -> torch.Tensor:
+        return x
+
+
+class ConcatFusion(nn.Module):
+    """x + conv1x1([x, broadcast(proj(t))]); the conv starts at zero."""
+
+    def __init__(self, channels: int, text_dim: int, hidden: int = 64):
+        super().__init__()
+        self.text_dim = text_dim
+        self.project = nn.Linear(text_dim, hidden)
+        self.mix = nn.Conv2d(channels + hidden, channels, kernel_size=1)
+        nn.init.zeros_(self.mix.weight)
+        nn.init.zeros_(self.mix.bias)
+
+    def forward(self, x: torch.Tensor, text: TextCondition | None = None) -> torch.Tensor:
+        t = self.project(_pooled(text, x, self.text_dim))[..., None, None].expand(-1, -1, *x.shape[-2:])
+        return x + self.mix(torch.cat([x, t], dim=1))
+
+
+class FiLMFusion(nn.Module):
+    """x * (1 + gamma(t)) + beta(t), the same everywhere in the image."""
+
+    def __init__(self, channels: int, text_dim: int, hidden: int = 64):
+        super().__init__()
+        self.text_dim = text_dim
+        self.gamma = _text_mlp(text_dim, channels, hidden)
+        self.beta = _text_mlp(text_dim, channels, hidden)
+
+    def forward(self, x: torch.Tensor, text: TextCondition | None = None) -> torch.Tensor:
+        t = _pooled(text, x, self.text_dim)
+        return x * (1 + self.gamma(t)[..., None, None]) + self.beta(t)[..., None, None]
+
+
+class SSAFusion(nn.Module):
+    """Semantic-spatial aware modulation: a predicted mask says where the caption's affine acts.
+
+    mask = sigmoid(conv stack on x [and the caption]);  x' = x + mask * (gamma(t) * norm(x) + beta(t))
+    """
+
+    def __init__(self, channels: int, text_dim: int, hidden: int = 64, text_mask: bool = True):
+        super().__init__()
+        self.text_dim, self.text_mask = text_dim, text_mask
+        mask_in = channels + (hidden if text_mask else 0)
+        self.mask_text = nn.Linear(text_dim, hidden) if text_mask else None
+        self.mask_predictor = nn.Sequential(
+            nn.Conv2d(mask_in, hidden, kernel_size=3, padding=1), nn.ReLU(inplace=True),
+            nn.Conv2d(hidden, 1, kernel_size=1),
+        )
+        self.norm = nn.GroupNorm(1, channels, affine=False)  # batch-independent: decoding is per image
+        self.gamma = _text_mlp(text_dim, channels, hidden)
+        self.beta = _text_mlp(text_dim, channels, hidden)
+        self.last_mask: torch.Tensor | None = None  # (B, 1, H, W) of the latest call, for plots
+
+    def predict_mask(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        features = x
+        if self.mask_text is not None:
+            features = torch.cat([x, self.mask_text(t)[..., None, None].expand(-1, -1, *x.shape[-2:])], dim=1)
+        return torch.sigmoid(self.mask_predictor(features))
+
+    def forward(self, x: torch.Tensor, text: TextCondition | None = None) -> torch.Tensor:
+        t = _pooled(text, x, self.text_dim)
+        mask = self.predict_mask(x, t)  # (B, 1, H, W)
+        self.last_mask = mask.detach()
+        affine = self.gamma(t)[..., None, None] * self.norm(x) + self.beta(t)[..., None, None]
+        return x + mask * affine
+
+
+class CrossAttentionFusion(nn.Module):
+    """x + out(attention(queries from pixels, keys/values from caption tokens)); `out` starts at zero."""
+
+    def __init__(self, channels: int, text_dim: int, hidden: int = 64, heads: int = 4):
+        super().__init__()
+        self.text_dim = text_dim
+        self.query = nn.Conv2d(channels, hidden, kernel_size=1)
+        self.key_value = nn.Linear(text_dim, 2 * hidden)
+        self.attention = nn.MultiheadAttention(hidden, heads, batch_first=True)
+        self.out = nn.Conv2d(hidden, channels, kernel_size=1)
+        nn.init.zeros_(self.out.weight)
+        nn.init.zeros_(self.out.bias)
+
+    def forward(self, x: torch.Tensor, text: TextCondition | None = None) -> torch.Tensor:
+        if text is None or text.tokens is None:
+            return x  # no tokens to attend to; the zero-initialised output would add nothing at init anyway
+        b, _, h, w = x.shape
+        q = self.query(x).flatten(2).transpose(1, 2)  # (B, HW, hidden)
+        k, v = self.key_value(text.tokens).chunk(2, dim=-1)  # (B, T, hidden) each
+        padding = ~text.mask if text.mask is not None else None
+        attended, _ = self.attention(q, k, v, key_padding_mask=padding, need_weights=False)
+        return x + self.out(attended.transpose(1, 2).reshape(b, -1, h, w))
+
+
+FUSIONS: dict[str, type[nn.Module]] = {
+    "none": NoFusion, "concat": ConcatFusion, "film": FiLMFusion, "ssa": SSAFusion, "xattn": CrossAttentionFusion,
+}
+
+
+def build_fusion(kind: str, channels: int, text_dim: int) -> nn.Module:
+    """A fusion block by name: none, concat, film, ssa or xattn."""
+    try:
+        return FUSIONS[kind](channels, text_dim)
+    except KeyError:
+        raise ValueError(f"unknown fusion {kind!r}; known: {', '.join(FUSIONS)}") from None
