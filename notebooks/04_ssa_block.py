@@ -122,8 +122,8 @@ print("MySSA == tcic_lib.fusion.SSAFusion")
 # has; the caption does. This is a toy version of what TCIC's decoder faces at low rate,
 # where the bits were too few to carry the texture.
 #
-# The network: two convolutions, a fusion block, one convolution, added to its input. We
-# train it three times, changing only the fusion: `none` (no caption), `film` (the caption
+# The network: two convolutions, a fusion block, one convolution (starting at zero, so the
+# untrained network returns its input), added to its input. We train it three times, changing only the fusion: `none` (no caption), `film` (the caption
 # changes every pixel alike) and `ssa` (the caption acts where the mask says).
 
 # %%
@@ -150,12 +150,14 @@ def text_of(captions):
 
 
 class PatternPainter(nn.Module):
-    def __init__(self, fusion, channels=32):
+    def __init__(self, fusion, channels=16):
         super().__init__()
         self.head = nn.Sequential(nn.Conv2d(3, channels, 3, padding=1), nn.ReLU(),
                                   nn.Conv2d(channels, channels, 3, padding=1), nn.ReLU())
         self.fusion = build_fusion(fusion, channels, encoder.dim)
         self.tail = nn.Conv2d(channels, 3, 3, padding=1)
+        nn.init.zeros_(self.tail.weight)  # start as the identity: output = solid input
+        nn.init.zeros_(self.tail.bias)
 
     def forward(self, x, text):
         return x + self.tail(self.fusion(self.head(x), text))
@@ -164,7 +166,7 @@ class PatternPainter(nn.Module):
 def train_painter(fusion):
     torch.manual_seed(p.seed)
     net = PatternPainter(fusion)
-    optimizer = torch.optim.Adam(net.parameters(), lr=2e-3)
+    optimizer = torch.optim.Adam(net.parameters(), lr=1e-3)
     losses = []
     for _ in tqdm(range(p.steps), desc=f"painter ({fusion})"):
         idx = torch.randint(len(train_set), (p.batch_size,), generator=g).tolist()
@@ -192,12 +194,17 @@ plt.show()
 
 # %% [markdown]
 # ## Held-out scenes, true and shuffled captions
-# PSNR on test scenes never seen in training. *Shuffled* gives each scene another scene's
-# caption: if a model's gain over `none` survives shuffling, the gain came from extra layers,
-# not from what the caption says. (`none` has fewer parameters than the others here; the
-# codec notebooks use a capacity-matched control instead.)
+# PSNR on test scenes never seen in training, from the mean squared error over the whole set
+# (a per-image mean would be dominated by all-solid scenes, whose input is already perfect).
+# *Shuffled* gives each scene another scene's caption: if a model's gain over `none` survives
+# shuffling, the gain came from extra layers, not from what the caption says. (`none` has
+# fewer parameters than the others here; the codec notebooks use a capacity-matched control.)
 
 # %%
+def set_psnr(x_hat, x):
+    return (-10 * torch.log10(F.mse_loss(x_hat.clamp(0, 1), x))).item()
+
+
 n = p.eval_images
 inputs, targets = map(torch.stack, zip(*(pair(test_set, i) for i in range(n))))
 captions = [test_set.caption(i) for i in range(n)]
@@ -206,13 +213,13 @@ results = {}
 with torch.no_grad():
     for fusion, net in painters.items():
         results[fusion] = {
-            "true caption": psnr(net(inputs, text_of(captions)).clamp(0, 1), targets).mean().item(),
-            "shuffled caption": psnr(net(inputs, text_of(shuffled)).clamp(0, 1), targets).mean().item(),
+            "true caption": set_psnr(net(inputs, text_of(captions)), targets),
+            "shuffled caption": set_psnr(net(inputs, text_of(shuffled)), targets),
         }
-print(f"input (solid objects): {psnr(inputs, targets).mean():.2f} dB")
+print(f"input (solid objects): {set_psnr(inputs, targets):.2f} dB over {n} test scenes")
 for fusion, r in results.items():
     print(f"{fusion:5s} true {r['true caption']:.2f} dB   shuffled {r['shuffled caption']:.2f} dB")
-assert abs(results["none"]["true caption"] - results["none"]["shuffled caption"]) < 1e-6  # none ignores text
+assert results["none"]["true caption"] == results["none"]["shuffled caption"]  # none ignores text
 
 # %% [markdown]
 # ## Where the SSA block looks
@@ -252,13 +259,29 @@ for row, i in enumerate(picks):
         ax.axis("off")
 plt.show()
 change = (masks["true caption"] - masks["patterns swapped"]).abs().mean().item()
-print(f"mean |mask(true) - mask(patterns swapped)| = {change:.4f}")
+spatial = masks["true caption"].flatten(1).std(1).mean().item()
+level = masks["true caption"].flatten(1).mean(1)
+print(f"caption effect on the mask: mean |mask(true) - mask(patterns swapped)| = {change:.3f}")
+print(f"spatial contrast within an image: mean std of the mask over pixels = {spatial:.3f}")
+print("mean mask level per scene:", [round(v, 2) for v in level.tolist()])
 assert all(0 <= m.min() and m.max() <= 1 for m in masks.values())
+
+# %% [markdown]
+# Read the numbers above before the pictures. When we ran the `cpu` profile, the caption moved
+# the mask a lot (0.29 on average) while the mask varied little *within* an image: the block
+# learned a caption-driven gate ("this scene has patterns to draw, open up"), not an object
+# mask. That is what a single sentence vector allows: it says *which* patterns occur, not
+# *where*. Binding words to places needs per-token features (the `xattn` fusion) or a spatial
+# caption map, which notebook 05 compares.
 
 # %% [markdown]
 # ## What to take to the codec
 # - The SSA block is the identity until trained, so it can be added after every synthesis stage.
 # - On a task where the caption carries information the pixels lack, the blocks that read it
-#   can beat the one that does not; shuffled captions tell a caption gain from a capacity gain.
+#   can beat the one that does not; shuffled captions tell a caption gain from a capacity gain
+#   (in our `cpu` run: `none` 24.0 dB, `film` 25.9, `ssa` 25.7 with true captions, both below
+#   `none` with shuffled ones).
+# - A pooled caption vector makes the SSA mask a gate, not a map: spatial binding is the open
+#   question for the codec.
 # - Notebook 05 puts these blocks into the hyperprior decoder (TCIC) and measures the same
 #   questions against a capacity-matched control, at equal bits.
