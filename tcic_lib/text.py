@@ -120,9 +120,10 @@ def train_minclip(model, dataset, steps: int, batch_size: int, lr: float = 1e-3,
 class TextEncoder:
     """A frozen CLIP: per-token and pooled caption features, image features, and a caption cache."""
 
-    def __init__(self, model, name: str, image_size: int):
+    def __init__(self, model, name: str, image_size: int, key: str | None = None):
         self.model = model.eval().requires_grad_(False)
         self.name = name
+        self.key = key or name  # identifies the exact weights, for caches of models trained on these features
         self.image_size = image_size
         self.context_length = int(model.positional_embedding.shape[0])
         self.dim = int(model.text_projection.shape[1] if isinstance(model.text_projection, torch.Tensor)
@@ -208,7 +209,7 @@ def minclip(p: Profile | None = None, progress: bool = True) -> TextEncoder:
                  "extra": {"recipe": recipe, "losses": losses}}
         torch.save(state, path.with_suffix(".tmp"))
         path.with_suffix(".tmp").replace(path)
-    return TextEncoder(model, f"minclip({p.name})", cfg.image_size)
+    return TextEncoder(model, f"minclip({p.name})", cfg.image_size, key=path.stem)
 
 
 def minclip_losses(p: Profile | None = None) -> list[float]:

@@ -23,7 +23,8 @@ from .models import Codec, build_model
 
 log = logging.getLogger(__name__)
 
-TextEncoder = Callable[[list[str]], torch.Tensor]
+# captions, training? -> what the model's `text` argument takes (see tcic_lib.conditioning)
+Conditioner = Callable[..., object]
 
 
 @dataclass(frozen=True)
@@ -73,7 +74,7 @@ def _batch(dataset: Dataset, cfg: TrainConfig, step: int) -> tuple[torch.Tensor,
 
 @torch.no_grad()
 def evaluate_rd(model: Codec, dataset: Dataset, lmbda: float, batch_size: int = 16,
-                text_encoder: TextEncoder | None = None, device: torch.device | str = "cpu") -> dict:
+                condition: Conditioner | None = None, device: torch.device | str = "cpu") -> dict:
     """Mean estimated bpp, MSE, PSNR and loss of `model` (eval mode) over `dataset`."""
     was_training = model.training
     model.eval()
@@ -82,7 +83,7 @@ def evaluate_rd(model: Codec, dataset: Dataset, lmbda: float, batch_size: int = 
     for start in range(0, len(dataset), batch_size):
         images, captions = zip(*(dataset[i] for i in range(start, min(start + batch_size, len(dataset)))))
         x = torch.stack(images).to(device)
-        text = text_encoder(list(captions)) if text_encoder else None
+        text = condition(list(captions), training=False) if condition else None
         out = model(x, text)
         out["x_hat"] = out["x_hat"].clamp(0, 1)
         terms = criterion(out, x)
@@ -149,7 +150,7 @@ def model_from_checkpoint(path: Path, expect_arch: str | None = None) -> Codec:
 
 
 def train(model: Codec, train_set: Dataset, val_set: Dataset | None, cfg: TrainConfig,
-          checkpoint: Path | None = None, text_encoder: TextEncoder | None = None,
+          checkpoint: Path | None = None, condition: Conditioner | None = None,
           device: torch.device | str = "cpu", progress: bool = True, stop_at: int | None = None) -> History:
     """Train `model` for `cfg.steps`, resuming from `checkpoint` when it exists.
 
@@ -178,7 +179,7 @@ def train(model: Codec, train_set: Dataset, val_set: Dataset | None, cfg: TrainC
         images, captions = _batch(train_set, cfg, step)
         torch.manual_seed(_step_seed(cfg.seed, step))  # quantisation noise and caption dropout
         x = images.to(device)
-        text = text_encoder(captions) if text_encoder else None
+        text = condition(captions, training=True) if condition else None
         terms = criterion(model(x, text), x)
         if not math.isfinite(terms["loss"].item()):
             raise FloatingPointError(f"non-finite loss at step {step}: {terms}")
@@ -196,7 +197,7 @@ def train(model: Codec, train_set: Dataset, val_set: Dataset | None, cfg: TrainC
         bar.set_postfix(loss=f"{row['loss']:.3f}", bpp=f"{row['bpp_loss']:.3f}", mse=f"{row['mse_loss']:.4f}")
         validate = (step + 1) % cfg.val_every == 0 or step + 1 == cfg.steps
         if validate and val_set is not None:
-            history.val.append({"step": step + 1, **evaluate_rd(model, val_set, cfg.lmbda, text_encoder=text_encoder, device=device)})
+            history.val.append({"step": step + 1, **evaluate_rd(model, val_set, cfg.lmbda, condition=condition, device=device)})
         if checkpoint is not None and (validate or step + 1 == end):
             save_checkpoint(checkpoint, model, cfg, step + 1, history, optimizer, aux_optimizer)
     model.update(force=True)

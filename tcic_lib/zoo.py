@@ -73,6 +73,44 @@ def checkpoint_path(name: str, profile: Profile | None = None, lmbda: float | No
     return cache_dir() / f"{recipe(name, profile, lmbda, **train_changes).key()}.pt"
 
 
+TCIC_VARIANTS = {  # variant -> (caption mode, fusion override)
+    "tcic": ("true", None),
+    "control": ("unrelated", None),
+    "notext": ("none", "none"),
+}
+
+
+def tcic_recipe(variant: str, encoder, profile: Profile | None = None, lmbda: float | None = None,
+                fusion: str = "ssa", caption_dropout: float = 0.1, **train_changes) -> tuple[Recipe, dict]:
+    """Recipe and caption settings of a TCIC variant: `tcic`, `control` (unrelated captions) or `notext`."""
+    if variant not in TCIC_VARIANTS:
+        raise ValueError(f"unknown TCIC variant {variant!r}; known: {', '.join(TCIC_VARIANTS)}")
+    mode, forced_fusion = TCIC_VARIANTS[variant]
+    base = recipe("hyperprior", profile, lmbda, **train_changes)
+    model_config = {**base.model_config, "fusion": forced_fusion or fusion, "text_dim": encoder.dim}
+    captions = {"mode": mode, "dropout": caption_dropout if mode == "true" else 0.0, "encoder": encoder.key}
+    r = Recipe(f"tcic-{variant}", "TCIC", model_config, base.train_config, {**base.data, "captions": captions})
+    return r, captions
+
+
+def get_tcic(variant: str, encoder, profile: Profile | None = None, lmbda: float | None = None,
+             fusion: str = "ssa", progress: bool = True, **train_changes):
+    """A trained TCIC variant and the conditioner that feeds it captions (cached like `get`)."""
+    from .conditioning import CaptionConditioner, fit_text_mean
+
+    r, captions = tcic_recipe(variant, encoder, profile, lmbda, fusion, **train_changes)
+    data = {k: v for k, v in r.data.items() if k != "captions"}
+    train_set = CaptionedShapes("train", **data)
+    path = cache_dir() / f"{r.key()}.pt"
+    model = build_model(r.arch, **r.model_config)
+    fit_text_mean(model, encoder, train_set.captions)
+    conditioner = CaptionConditioner(model, encoder, captions["mode"], captions["dropout"], pool=train_set.captions)
+    val_set = CaptionedShapes("val", size=data["size"], n=max(8, data["n"] // 20), seed=data["seed"])
+    train(model, train_set, val_set, r.train_config, checkpoint=path, condition=conditioner, device=device(),
+          progress=progress)
+    return model.cpu().eval(), conditioner
+
+
 def _val_set(r: Recipe) -> CaptionedShapes:
     return CaptionedShapes("val", size=r.data["size"], n=max(8, r.data["n"] // 20), seed=r.data["seed"])
 
