@@ -10,7 +10,7 @@ In training a caption is dropped with probability `dropout`, so "no caption" sta
 input. Random draws use torch's global generator, which `train` seeds per step, so runs resume
 exactly.
 
-Taught in notebooks/05_tcic.
+Taught in notebooks/05_tcic (not written yet; tests/test_conditioning.py shows its use).
 """
 
 from __future__ import annotations

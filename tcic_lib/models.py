@@ -5,7 +5,8 @@
 `update(force=True)` after training and before coding. `Factorized` and `Hyperprior` ignore
 `text`; `TCIC` builds on `Hyperprior` and sends the caption to `g_s` only.
 
-Taught in notebooks/02_hyperprior (Factorized, Hyperprior) and notebooks/05_tcic (TCIC).
+Taught in notebooks/02_hyperprior (Factorized, Hyperprior); TCIC in notebooks/05_tcic (not
+written yet).
 """
 
 from __future__ import annotations
