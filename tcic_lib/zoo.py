@@ -88,7 +88,8 @@ def tcic_recipe(variant: str, encoder, profile: Profile | None = None, lmbda: fl
     mode, forced_fusion = TCIC_VARIANTS[variant]
     base = recipe("hyperprior", profile, lmbda, **train_changes)
     model_config = {**base.model_config, "fusion": forced_fusion or fusion, "text_dim": encoder.dim}
-    captions = {"mode": mode, "dropout": caption_dropout if mode == "true" else 0.0, "encoder": encoder.key}
+    # the control differs from TCIC only in what its captions say: same dropout, same layers
+    captions = {"mode": mode, "dropout": caption_dropout if mode != "none" else 0.0, "encoder": encoder.key}
     r = Recipe(f"tcic-{variant}", "TCIC", model_config, base.train_config, {**base.data, "captions": captions})
     return r, captions
 
