@@ -7,11 +7,12 @@ TORCH_PINS := torch==2.14.1 torchvision==0.29.1
 STAMP := $(VENV)/.tcic-installed
 OFFLINE := HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 
-.PHONY: setup test course sync clean help
+.PHONY: setup test course bench sync clean help
 
 help:
 	@echo "make course  execute every notebook (profile: \$$TCIC_PROFILE or auto) into build/course/"
 	@echo "make test    unit tests + nbval on every notebook (quick profile, offline)"
+	@echo "make bench   speed and size ratios (TCIC vs no-text, ours vs CompressAI) into build/bench.json"
 	@echo "make sync    re-pair notebooks/*.py with their .ipynb (jupytext) and strip outputs"
 
 setup: $(STAMP)
@@ -29,6 +30,9 @@ test: $(STAMP)
 
 course: $(STAMP)
 	$(OFFLINE) $(VENV)/bin/tcic -v course --notebooks notebooks --out build/course
+
+bench: $(STAMP)
+	$(OFFLINE) $(PY) benchmarks/run.py
 
 sync: $(STAMP)
 	$(VENV)/bin/jupytext --sync notebooks/[0-9][0-9]_*.py

@@ -1,0 +1,114 @@
+"""`make bench`: speed and size ratios measured in one run, written to build/bench.json.
+
+Ratios, not seconds, are the numbers to compare across machines. Each timing is the median of
+several repeats after a warm-up. Random weights: speed does not depend on training.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import time
+from pathlib import Path
+
+import torch
+from compressai.models import ScaleHyperprior
+
+from tcic_lib.bitstream import encode, unpack
+from tcic_lib.config import profile
+from tcic_lib.entropy import estimated_bits
+from tcic_lib.fusion import TextCondition
+from tcic_lib.losses import RateDistortionLoss
+from tcic_lib.models import TCIC, Hyperprior
+
+REPEATS = 5
+
+
+def median_seconds(fn, repeats: int = REPEATS) -> float:
+    fn()  # warm-up
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def train_step_seconds(model, x, text) -> float:
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
+    criterion = RateDistortionLoss(0.01)
+
+    def step():
+        loss = criterion(model(x, text), x)["loss"]
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+
+    return median_seconds(step)
+
+
+def peak_memory_mb(model, x, text) -> float | None:
+    """Peak CUDA memory of one training step; None on CPU (no portable peak counter)."""
+    if not torch.cuda.is_available():
+        return None
+    model, x = model.cuda(), x.cuda()
+    text = TextCondition(text.pooled.cuda()) if text is not None else None
+    torch.cuda.reset_peak_memory_stats()
+    RateDistortionLoss(0.01)(model(x, text), x)["loss"].backward()
+    return torch.cuda.max_memory_allocated() / 2**20
+
+
+def codec_times(model, x, text=None) -> tuple[float, float]:
+    model.eval().update()
+    with torch.no_grad():
+        coded = model.compress(x)
+        encode_s = median_seconds(lambda: model.compress(x))
+        decode_s = median_seconds(lambda: model.decompress(coded["strings"], coded["shape"], text))
+    return encode_s, decode_s
+
+
+def main() -> dict:
+    torch.manual_seed(0)
+    p = profile()
+    text_dim = 64
+    results: dict = {"profile": p.name, "torch_threads": torch.get_num_threads()}
+
+    # TCIC (ssa) vs the same-size no-text model (TCIC with fusion none = the hyperprior)
+    batch = torch.rand(p.batch_size, 3, p.image_size, p.image_size)
+    text = TextCondition(torch.randn(p.batch_size, text_dim))
+    tcic = TCIC(p.N, p.M, p.hyper_stages, fusion="ssa", text_dim=text_dim)
+    plain = TCIC(p.N, p.M, p.hyper_stages, fusion="none", text_dim=text_dim)
+    results["tcic_vs_notext_train_step"] = train_step_seconds(tcic, batch, text) / train_step_seconds(plain, batch, None)
+    image = torch.rand(1, 3, 512, 768)
+    one = TextCondition(torch.randn(1, text_dim))
+    tcic_enc, tcic_dec = codec_times(tcic, image, one)
+    plain_enc, plain_dec = codec_times(plain, image, None)
+    results["tcic_vs_notext_encode"] = tcic_enc / plain_enc
+    results["tcic_vs_notext_decode"] = tcic_dec / plain_dec
+    peaks = peak_memory_mb(tcic, batch, text), peak_memory_mb(plain, batch, None)
+    results["tcic_vs_notext_peak_memory"] = peaks[0] / peaks[1] if None not in peaks else "cpu: not measured"
+
+    # our hyperprior vs CompressAI's bmshj2018 ScaleHyperprior of the same N, M (512x768)
+    ours = Hyperprior(128, 192, hyper_stages=2)
+    theirs = ScaleHyperprior(128, 192)
+    ours_enc, ours_dec = codec_times(ours, image)
+    theirs_enc, theirs_dec = codec_times(theirs, image)
+    results["hyperprior_vs_compressai_encode"] = ours_enc / theirs_enc
+    results["hyperprior_vs_compressai_decode"] = ours_dec / theirs_dec
+
+    # file bytes vs estimated bits, on the 512x768 image
+    with torch.no_grad():
+        estimate = estimated_bits(ours(image)["likelihoods"]) / 8
+    header = unpack(encode(ours, image[0]))
+    results["file_bytes_vs_estimate"] = header.total_bytes / estimate
+    results["header_bytes"] = header.total_bytes - header.latent_bytes
+    return results
+
+
+if __name__ == "__main__":
+    out = main()
+    Path("build").mkdir(exist_ok=True)
+    Path("build/bench.json").write_text(json.dumps(out, indent=2))
+    width = max(map(len, out))
+    for key, value in out.items():
+        print(f"{key:{width}s}  {value:.3f}" if isinstance(value, float) else f"{key:{width}s}  {value}")
