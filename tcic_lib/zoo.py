@@ -106,8 +106,7 @@ def get_tcic(variant: str, encoder, profile: Profile | None = None, lmbda: float
     model = build_model(r.arch, **r.model_config)
     fit_text_mean(model, encoder, train_set.captions)
     conditioner = CaptionConditioner(model, encoder, captions["mode"], captions["dropout"], pool=train_set.captions)
-    val_set = CaptionedShapes("val", size=data["size"], n=max(8, data["n"] // 20), seed=data["seed"])
-    train(model, train_set, val_set, r.train_config, checkpoint=path, condition=conditioner, device=device(),
+    train(model, train_set, _val_set(r), r.train_config, checkpoint=path, condition=conditioner, device=device(),
           progress=progress)
     return model.cpu().eval(), conditioner
 
