@@ -192,7 +192,7 @@ def _minclip_path(p: Profile) -> tuple[Path, MiniClipConfig, dict]:
 def minclip(p: Profile | None = None, progress: bool = True) -> TextEncoder:
     """The course's mini-CLIP for profile `p`: from the cache, or trained now and cached."""
     from .data import CaptionedShapes
-    from .train import load_checkpoint
+    from .train import load_checkpoint, write_atomically
 
     p = p or current_profile()
     path, cfg, recipe = _minclip_path(p)
@@ -204,11 +204,9 @@ def minclip(p: Profile | None = None, progress: bool = True) -> TextEncoder:
         log.info("training the mini-CLIP into %s", path)
         data = CaptionedShapes("train", size=p.image_size, n=p.n_train, seed=p.seed)
         losses = train_minclip(model, data, p.clip_steps, p.clip_batch_size, seed=p.seed, progress=progress)
-        path.parent.mkdir(parents=True, exist_ok=True)
         state = {"arch": "MiniCLIP", "model_config": asdict(cfg), "state_dict": model.state_dict(),
                  "extra": {"recipe": recipe, "losses": losses}}
-        torch.save(state, path.with_suffix(".tmp"))
-        path.with_suffix(".tmp").replace(path)
+        write_atomically(state, path)
     return TextEncoder(model, f"minclip({p.name})", cfg.image_size, key=path.stem)
 
 

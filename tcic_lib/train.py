@@ -19,6 +19,7 @@ from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
 from .losses import RateDistortionLoss
+from .metrics import psnr
 from .models import Codec, build_model
 
 log = logging.getLogger(__name__)
@@ -87,10 +88,9 @@ def evaluate_rd(model: Codec, dataset: Dataset, lmbda: float, batch_size: int = 
         out = model(x, text)
         out["x_hat"] = out["x_hat"].clamp(0, 1)
         terms = criterion(out, x)
-        mse_per_image = ((out["x_hat"] - x) ** 2).flatten(1).mean(1)
         for key in ("bpp_loss", "mse_loss", "loss"):
             totals[key] += terms[key].item() * len(x)
-        totals["psnr"] += (-10 * torch.log10(mse_per_image.clamp_min(1e-10))).sum().item()
+        totals["psnr"] += psnr(out["x_hat"], x).sum().item()
     model.train(was_training)
     return {key: value / len(dataset) for key, value in totals.items()}
 
@@ -101,11 +101,18 @@ def _optimizers(model: Codec, cfg: TrainConfig):
     return torch.optim.Adam(main, lr=cfg.lr), torch.optim.Adam(aux, lr=cfg.aux_lr)
 
 
+def write_atomically(state: dict, path: Path) -> None:
+    """torch.save through a temporary file, so a crash never leaves a half-written checkpoint."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    torch.save(state, tmp)
+    tmp.replace(path)
+
+
 def save_checkpoint(path: Path, model: Codec, cfg: TrainConfig, step: int, history: History,
                     optimizer=None, aux_optimizer=None, extra: dict | None = None) -> None:
     """Architecture, sizes, weights, training config and progress; loads with weights_only=True."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     state = {
         "arch": type(model).__name__, "model_config": model.config(), "state_dict": model.state_dict(),
         "train_config": asdict(cfg), "step": step, "history": asdict(history), "extra": extra or {},
@@ -113,9 +120,7 @@ def save_checkpoint(path: Path, model: Codec, cfg: TrainConfig, step: int, histo
     if optimizer is not None:
         state["optimizer"] = optimizer.state_dict()
         state["aux_optimizer"] = aux_optimizer.state_dict()
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save(state, tmp)
-    tmp.replace(path)  # never leave a half-written checkpoint behind
+    write_atomically(state, path)
 
 
 class CheckpointError(ValueError):

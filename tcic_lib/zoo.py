@@ -50,6 +50,11 @@ class Recipe:
         settings = {"arch": self.arch, "model": self.model_config, "train": asdict(self.train_config), "data": self.data}
         return cache_key(self.name, settings)
 
+    @property
+    def path(self) -> Path:
+        """Where the trained model is cached."""
+        return cache_dir() / f"{self.key()}.pt"
+
 
 NAMES = {"factorized": "Factorized", "hyperprior": "Hyperprior"}
 
@@ -70,7 +75,7 @@ def recipe(name: str, profile: Profile | None = None, lmbda: float | None = None
 
 def checkpoint_path(name: str, profile: Profile | None = None, lmbda: float | None = None, **train_changes) -> Path:
     """Where `get` keeps (or will keep) that model's checkpoint, with its training history."""
-    return cache_dir() / f"{recipe(name, profile, lmbda, **train_changes).key()}.pt"
+    return recipe(name, profile, lmbda, **train_changes).path
 
 
 TCIC_VARIANTS = {  # variant -> (caption mode, fusion override)
@@ -102,7 +107,7 @@ def get_tcic(variant: str, encoder, profile: Profile | None = None, lmbda: float
     r, captions = tcic_recipe(variant, encoder, profile, lmbda, fusion, **train_changes)
     data = {k: v for k, v in r.data.items() if k != "captions"}
     train_set = CaptionedShapes("train", **data)
-    path = cache_dir() / f"{r.key()}.pt"
+    path = r.path
     model = build_model(r.arch, **r.model_config)
     fit_text_mean(model, encoder, train_set.captions)
     conditioner = CaptionConditioner(model, encoder, captions["mode"], captions["dropout"], pool=train_set.captions)
@@ -119,7 +124,7 @@ def get(name: str, profile: Profile | None = None, lmbda: float | None = None, p
         **train_changes) -> Codec:
     """A trained model, ready to code: from the cache, or trained now (resuming) and cached."""
     r = recipe(name, profile, lmbda, **train_changes)
-    path = cache_dir() / f"{r.key()}.pt"
+    path = r.path
     if path.is_file():
         try:
             state = load_checkpoint(path)
