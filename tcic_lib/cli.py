@@ -32,21 +32,25 @@ def _course(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from .config import device, profile
-    from .data import CaptionedShapes
-    from .models import build_model
-    from .train import train
-    from .zoo import recipe
+    from .config import profile
+    from .text import load_text_encoder
+    from .train import load_checkpoint
+    from . import zoo
 
     p = profile(args.profile)
     changes = {k: v for k, v in {"steps": args.steps, "batch_size": args.batch_size, "lr": args.lr}.items() if v}
-    r = recipe(args.model, p, args.lmbda, **changes)
-    model = build_model(r.arch, **r.model_config)
-    train_set = CaptionedShapes("train", **r.data)
-    val_set = CaptionedShapes("val", size=p.image_size, n=p.n_val, seed=p.seed)
-    history = train(model, train_set, val_set, r.train_config, checkpoint=Path(args.out), device=device())
-    last = history.val[-1] if history.val else history.train[-1]
-    print(f"{args.out}: step {last['step']}, bpp {last['bpp_loss']:.4f}, mse {last['mse_loss']:.6f}")
+    if args.model in zoo.TCIC_VARIANTS:
+        encoder = load_text_encoder(args.text_encoder, p)
+        r, captions = zoo.tcic_recipe(args.model, encoder, p, args.lmbda, args.fusion, **changes)
+        out = Path(args.out) if args.out else r.path
+        zoo.train_tcic(r, captions, encoder, out)
+    else:
+        r = zoo.recipe(args.model, p, args.lmbda, **changes)
+        out = Path(args.out) if args.out else r.path
+        zoo.train_recipe(r, out)
+    history = load_checkpoint(out)["history"]
+    last = history["val"][-1] if history["val"] else history["train"][-1]
+    print(f"{out}: step {last['step']}, bpp {last['bpp_loss']:.4f}, mse {last['mse_loss']:.6f}")
     return 0
 
 
@@ -97,13 +101,17 @@ def build_parser() -> argparse.ArgumentParser:
     info.set_defaults(func=_info)
 
     tr = sub.add_parser("train", help="train a codec on CaptionedShapes (resumes from --out if it exists)")
-    tr.add_argument("--model", choices=["factorized", "hyperprior"], default="hyperprior")
+    tr.add_argument("--model", choices=["factorized", "hyperprior", "tcic", "control", "notext"], default="hyperprior",
+                    help="tcic: decoder reads the caption; control: same model fed unrelated captions; "
+                         "notext: same size, no caption")
+    tr.add_argument("--fusion", default="ssa", help="fusion block of tcic/control: none, concat, film, ssa or xattn")
+    tr.add_argument("--text-encoder", default="minclip", help="auto, minclip, clip:ViT-B-32/openai or a .pt path")
     tr.add_argument("--profile", help="quick, cpu or gpu (default: $TCIC_PROFILE or auto)")
     tr.add_argument("--lmbda", type=float, help="RD trade-off (default: the profile's middle lambda)")
     tr.add_argument("--steps", type=int, help="override the profile's steps")
     tr.add_argument("--batch-size", type=int, help="override the profile's batch size")
     tr.add_argument("--lr", type=float, help="override the profile's learning rate")
-    tr.add_argument("--out", required=True, help="checkpoint path (.pt)")
+    tr.add_argument("--out", help="checkpoint path (.pt; default: the model cache, where notebooks find it)")
     tr.set_defaults(func=_train)
 
     co = sub.add_parser("compress", help="code an image into a .tcic file")

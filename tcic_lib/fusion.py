@@ -26,6 +26,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+FUSION_REVISION = 2  # 2: SSA mask from text-queried keys (1 was a full 3x3 conv stack)
+
 
 @dataclass
 class TextCondition:
@@ -105,28 +107,35 @@ class FiLMFusion(nn.Module):
 class SSAFusion(nn.Module):
     """Semantic-spatial aware modulation: a predicted mask says where the caption's affine acts.
 
-    mask = sigmoid(conv stack on x [and the caption]);  x' = x + mask * (gamma(t) * norm(x) + beta(t))
+    mask = sigmoid(<k(x), w + q(t)> + b);  x' = x + mask * (gamma(t) * norm(x) + beta(t))
+
+    k(x) is a small per-pixel key (1x1 conv, then a depthwise 3x3 for neighbourhood context) and
+    q(t) a query from the caption, so the caption asks "where is what I describe?". With
+    `text_mask=False` the mask reads the image only (w alone). Keys are `mask_dim` wide (16): the
+    head costs about C * 16 multiply-adds per pixel, a fraction of one synthesis stage.
     """
 
-    def __init__(self, channels: int, text_dim: int, hidden: int = 64, text_mask: bool = True):
+    def __init__(self, channels: int, text_dim: int, hidden: int = 64, text_mask: bool = True, mask_dim: int = 16):
         super().__init__()
         self.text_dim, self.text_mask = text_dim, text_mask
-        mask_in = channels + (hidden if text_mask else 0)
-        self.mask_text = nn.Linear(text_dim, hidden) if text_mask else None
-        self.mask_predictor = nn.Sequential(
-            nn.Conv2d(mask_in, hidden, kernel_size=3, padding=1), nn.ReLU(inplace=True),
-            nn.Conv2d(hidden, 1, kernel_size=1),
+        self.mask_keys = nn.Sequential(
+            nn.Conv2d(channels, mask_dim, kernel_size=1), nn.ReLU(inplace=True),
+            nn.Conv2d(mask_dim, mask_dim, kernel_size=3, padding=1, groups=mask_dim),
         )
+        self.mask_weight = nn.Parameter(torch.randn(mask_dim) / mask_dim**0.5)
+        self.mask_bias = nn.Parameter(torch.zeros(()))
+        self.mask_query = _text_mlp(text_dim, mask_dim, hidden) if text_mask else None
         self.norm = nn.GroupNorm(1, channels, affine=False)  # batch-independent: decoding is per image
         self.gamma = _text_mlp(text_dim, channels, hidden)
         self.beta = _text_mlp(text_dim, channels, hidden)
         self.last_mask: torch.Tensor | None = None  # (B, 1, H, W) of the latest call, for plots
 
     def predict_mask(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        features = x
-        if self.mask_text is not None:
-            features = torch.cat([x, self.mask_text(t)[..., None, None].expand(-1, -1, *x.shape[-2:])], dim=1)
-        return torch.sigmoid(self.mask_predictor(features))
+        query = self.mask_weight.expand(x.shape[0], -1)
+        if self.mask_query is not None:
+            query = query + self.mask_query(t)
+        logits = torch.einsum("bkhw,bk->bhw", self.mask_keys(x), query)[:, None] + self.mask_bias
+        return torch.sigmoid(logits)
 
     def forward(self, x: torch.Tensor, text: TextCondition | None = None) -> torch.Tensor:
         t = _pooled(text, x, self.text_dim)

@@ -193,9 +193,11 @@ def minclip(p: Profile | None = None, progress: bool = True) -> TextEncoder:
     """The course's mini-CLIP for profile `p`: from the cache, or trained now and cached."""
     from .data import CaptionedShapes
     from .train import load_checkpoint, write_atomically
+    from .zoo import install_shipped
 
     p = p or current_profile()
     path, cfg, recipe = _minclip_path(p)
+    install_shipped(path.stem, path)
     torch.manual_seed(p.seed)
     model = build_minclip(cfg)
     if path.is_file():

@@ -15,10 +15,13 @@ import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import torch
+
 from .config import Profile, device, profile as current_profile
 from .data import CaptionedShapes
+from .fusion import FUSION_REVISION
 from .models import Codec, build_model
-from .train import CheckpointError, TrainConfig, load_checkpoint, model_from_checkpoint, train
+from .train import CheckpointError, TrainConfig, load_checkpoint, model_from_checkpoint, train, write_atomically
 
 log = logging.getLogger(__name__)
 
@@ -45,9 +48,12 @@ class Recipe:
     model_config: dict
     train_config: TrainConfig
     data: dict  # CaptionedShapes(split="train", **data)
+    revision: int = 0  # bumped when code behind the same settings changes what training gives
 
     def key(self) -> str:
         settings = {"arch": self.arch, "model": self.model_config, "train": asdict(self.train_config), "data": self.data}
+        if self.revision:
+            settings["revision"] = self.revision
         return cache_key(self.name, settings)
 
     @property
@@ -90,29 +96,35 @@ def tcic_recipe(variant: str, encoder, profile: Profile | None = None, lmbda: fl
     """Recipe and caption settings of a TCIC variant: `tcic`, `control` (unrelated captions) or `notext`."""
     if variant not in TCIC_VARIANTS:
         raise ValueError(f"unknown TCIC variant {variant!r}; known: {', '.join(TCIC_VARIANTS)}")
+    p = profile or current_profile()
     mode, forced_fusion = TCIC_VARIANTS[variant]
-    base = recipe("hyperprior", profile, lmbda, **train_changes)
+    base = recipe("hyperprior", p, lmbda, **{"steps": p.tcic_steps, **train_changes})
     model_config = {**base.model_config, "fusion": forced_fusion or fusion, "text_dim": encoder.dim}
     # the control differs from TCIC only in what its captions say: same dropout, same layers
     captions = {"mode": mode, "dropout": caption_dropout if mode != "none" else 0.0, "encoder": encoder.key}
-    r = Recipe(f"tcic-{variant}", "TCIC", model_config, base.train_config, {**base.data, "captions": captions})
+    r = Recipe(f"tcic-{variant}", "TCIC", model_config, base.train_config, {**base.data, "captions": captions},
+               revision=FUSION_REVISION)
     return r, captions
 
 
 def get_tcic(variant: str, encoder, profile: Profile | None = None, lmbda: float | None = None,
              fusion: str = "ssa", progress: bool = True, **train_changes):
     """A trained TCIC variant and the conditioner that feeds it captions (cached like `get`)."""
+    r, captions = tcic_recipe(variant, encoder, profile, lmbda, fusion, **train_changes)
+    install_shipped(r.key(), r.path)
+    return train_tcic(r, captions, encoder, r.path, progress)
+
+
+def train_tcic(r: Recipe, captions: dict, encoder, checkpoint: Path, progress: bool = True):
+    """Train (or resume, or just load) the TCIC variant `r` into `checkpoint`; the model and its conditioner."""
     from .conditioning import CaptionConditioner, fit_text_mean
 
-    r, captions = tcic_recipe(variant, encoder, profile, lmbda, fusion, **train_changes)
-    data = {k: v for k, v in r.data.items() if k != "captions"}
-    train_set = CaptionedShapes("train", **data)
-    path = r.path
+    train_set = CaptionedShapes("train", **{k: v for k, v in r.data.items() if k != "captions"})
     model = build_model(r.arch, **r.model_config)
     fit_text_mean(model, encoder, train_set.captions)
     conditioner = CaptionConditioner(model, encoder, captions["mode"], captions["dropout"], pool=train_set.captions)
-    train(model, train_set, _val_set(r), r.train_config, checkpoint=path, condition=conditioner, device=device(),
-          progress=progress)
+    train(model, train_set, _val_set(r), r.train_config, checkpoint=checkpoint, condition=conditioner,
+          device=device(), progress=progress)
     return model.cpu().eval(), conditioner
 
 
@@ -125,6 +137,7 @@ def get(name: str, profile: Profile | None = None, lmbda: float | None = None, p
     """A trained model, ready to code: from the cache, or trained now (resuming) and cached."""
     r = recipe(name, profile, lmbda, **train_changes)
     path = r.path
+    install_shipped(r.key(), path)
     if path.is_file():
         try:
             state = load_checkpoint(path)
@@ -135,9 +148,69 @@ def get(name: str, profile: Profile | None = None, lmbda: float | None = None, p
         except (CheckpointError, RuntimeError) as err:
             log.warning("zoo: %s is damaged or from older code (%s); training afresh", path, err)
             path.unlink()
-    log.info("zoo: training %s into %s", r.key(), path)
+    return train_recipe(r, path, progress)
+
+
+def train_recipe(r: Recipe, checkpoint: Path, progress: bool = True) -> Codec:
+    """Train (or resume) the image-only model `r` into `checkpoint`."""
+    log.info("zoo: training %s into %s", r.key(), checkpoint)
     model = build_model(r.arch, **r.model_config)
-    train_set = CaptionedShapes("train", **r.data)
-    train(model, train_set, _val_set(r), r.train_config, checkpoint=path, device=device(), progress=progress)
+    train(model, CaptionedShapes("train", **r.data), _val_set(r), r.train_config, checkpoint=checkpoint,
+          device=device(), progress=progress)
     return model.cpu().eval()
 
+
+# Shipped checkpoints: trained once, stored in fp16 with a sha256 in the manifest, so learners on
+# a CPU start from models trained longer than they could afford. See checkpoints/README.md.
+SHIPPED_ENV = "TCIC_SHIPPED"
+MANIFEST = "manifest.json"
+
+
+def shipped_dir() -> Path:
+    """`$TCIC_SHIPPED`, else the repository's checkpoints/ folder."""
+    return Path(os.environ.get(SHIPPED_ENV) or Path(__file__).resolve().parent.parent / "checkpoints")
+
+
+def shipped_manifest(folder: Path | None = None) -> dict:
+    """key -> {"file", "sha256", "bytes", ...} of every shipped checkpoint (empty when none)."""
+    path = Path(folder or shipped_dir()) / MANIFEST
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def install_shipped(key: str, dest: Path) -> bool:
+    """Copy the shipped checkpoint `key` to `dest` in fp32 if `dest` is missing; False when none fits."""
+    if dest.is_file():
+        return False
+    entry = shipped_manifest().get(key)
+    if entry is None:
+        return False
+    source = shipped_dir() / entry["file"]
+    if not source.is_file() or _sha256(source) != entry["sha256"]:
+        log.warning("zoo: shipped %s is missing or fails its sha256 check; training instead", source)
+        return False
+    state = torch.load(source, map_location="cpu", weights_only=True)
+    state["state_dict"] = {k: v.float() if v.is_floating_point() else v for k, v in state["state_dict"].items()}
+    write_atomically(state, dest)
+    log.info("zoo: %s from shipped %s", key, source)
+    return True
+
+
+def ship(checkpoint: Path, out_dir: Path | None = None, card: dict | None = None) -> dict:
+    """Store a finished checkpoint in fp16 (no optimiser state) under `out_dir` and list it in the manifest."""
+    checkpoint, out_dir = Path(checkpoint), Path(out_dir or shipped_dir())
+    state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    state = {k: v for k, v in state.items() if k not in ("optimizer", "aux_optimizer")}
+    state["state_dict"] = {k: v.half() if v.is_floating_point() else v for k, v in state["state_dict"].items()}
+    if "history" in state:  # keep validation, thin the per-step training log
+        state["history"]["train"] = state["history"]["train"][::10]
+    out = out_dir / checkpoint.name
+    write_atomically(state, out)
+    manifest = shipped_manifest(out_dir)
+    manifest[checkpoint.stem] = {"file": out.name, "sha256": _sha256(out), "bytes": out.stat().st_size,
+                                 **(card or {})}
+    (out_dir / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+    return manifest[checkpoint.stem]

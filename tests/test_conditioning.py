@@ -78,7 +78,7 @@ def test_caption_training_resumes_exactly(tmp_path):
 
 def test_zoo_tcic_variants(tmp_path, monkeypatch):
     monkeypatch.setenv("TCIC_CACHE", str(tmp_path))
-    p = profile("quick").replace(steps=2, n_train=16, val_every=2)
+    p = profile("quick").replace(tcic_steps=2, n_train=16, val_every=2)
     encoder = FakeEncoder()
     tcic, conditioner = zoo.get_tcic("tcic", encoder, p, lmbda=0.01, progress=False)
     control, control_conditioner = zoo.get_tcic("control", encoder, p, lmbda=0.01, progress=False)
@@ -91,3 +91,27 @@ def test_zoo_tcic_variants(tmp_path, monkeypatch):
     assert torch.count_nonzero(tcic.text_mean) > 0
     with pytest.raises(ValueError, match="variant"):
         zoo.get_tcic("shuffled", encoder, p)
+
+
+def test_shipped_checkpoints_load_before_training(tmp_path, monkeypatch):
+    monkeypatch.setenv("TCIC_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("TCIC_SHIPPED", str(tmp_path / "shipped"))
+    p = profile("quick").replace(tcic_steps=2, n_train=16, val_every=2)
+    trained, _ = zoo.get_tcic("tcic", FakeEncoder(), p, lmbda=0.01, progress=False)
+    r, _ = zoo.tcic_recipe("tcic", FakeEncoder(), p, lmbda=0.01)
+    entry = zoo.ship(r.path, card={"steps": 2})
+    assert entry["bytes"] < r.path.stat().st_size and entry["steps"] == 2
+    assert zoo.shipped_manifest()[r.key()]["sha256"] == entry["sha256"]
+
+    r.path.unlink()
+    shipped, _ = zoo.get_tcic("tcic", FakeEncoder(), p, lmbda=0.01, progress=False)
+    state = load_checkpoint(r.path)
+    assert "optimizer" not in state  # loaded, not retrained
+    for (name, a), b in zip(trained.state_dict().items(), shipped.state_dict().values()):
+        if a.is_floating_point() and not name.endswith("quantiles"):  # fp16 round trip; update() rebuilds the rest
+            assert torch.allclose(a, b, rtol=1e-3, atol=1e-3), name
+
+    r.path.unlink()
+    (tmp_path / "shipped" / entry["file"]).write_bytes(b"tampered")
+    zoo.get_tcic("tcic", FakeEncoder(), p, lmbda=0.01, progress=False)  # sha256 fails: trains instead
+    assert "optimizer" in load_checkpoint(r.path)

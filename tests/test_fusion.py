@@ -55,9 +55,9 @@ def test_ssa_acts_only_where_the_mask_is_open():
     torch.nn.init.normal_(block.beta[-1].weight)
     x = torch.randn(1, 8, 4, 4)
     with torch.no_grad():
-        block.mask_predictor[-1].bias.fill_(-50.0)  # mask ~ 0 everywhere
+        block.mask_bias.fill_(-50.0)  # mask ~ 0 everywhere
         assert torch.allclose(block(x, _text(b=1)), x, atol=1e-6)
-        block.mask_predictor[-1].bias.fill_(50.0)  # mask ~ 1 everywhere
+        block.mask_bias.fill_(50.0)  # mask ~ 1 everywhere
         assert not torch.allclose(block(x, _text(b=1)), x, atol=1e-3)
 
 
