@@ -22,7 +22,7 @@
 # normalisation (a codec decodes one image at a time) and a mask predictor that may read the
 # caption too.
 #
-# $$m = \sigma(\mathrm{conv}([x, P t])),\qquad x' = x + m \odot \big(\gamma(t) \odot \mathrm{norm}(x) + \beta(t)\big)$$
+# $$m = \sigma(\langle k(x), w + q(t)\rangle + b),\qquad x' = x + m \odot \big(\gamma(t) \odot \mathrm{norm}(x) + \beta(t)\big)$$
 #
 # The caption $t$ decides *what* to change ($\gamma$, $\beta$ per channel); the mask decides *where*.
 

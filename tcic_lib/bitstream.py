@@ -256,6 +256,9 @@ def unpack(data: bytes) -> Header:
     return Header(version, height, width, arch, fingerprint, caption, tuple(strings), len(data))
 
 
+STORED = "<the caption stored in the file>"  # decode()'s default; compared by identity
+
+
 @torch.no_grad()
 def encode(model: Codec, image, caption: str | None = None) -> bytes:
     """Code one image (PIL image, array, or (3, H, W) tensor in [0, 1]) into a file's bytes.
@@ -275,11 +278,12 @@ def encode(model: Codec, image, caption: str | None = None) -> bytes:
 
 
 @torch.no_grad()
-def decode(model: Codec, data: bytes, caption: str | None = None, text_encoder=None) -> torch.Tensor:
+def decode(model: Codec, data: bytes, caption: str | None = STORED, text_encoder=None) -> torch.Tensor:
     """Decode a file into a (3, H, W) tensor in [0, 1].
 
-    For a model that reads captions (TCIC), `text_encoder` turns the caption into features:
-    `caption` when given (a decode-time experiment), else the one stored in the file, else none.
+    For a model that reads captions (TCIC), `text_encoder` turns the caption into features: by
+    default the caption stored in the file (none if it has none); a string decodes with that
+    caption instead and `None` with no caption (decode-time experiments).
     """
     header = unpack(data)
     if header.arch_id != arch_id(model):
@@ -296,7 +300,7 @@ def decode(model: Codec, data: bytes, caption: str | None = None, text_encoder=N
     if getattr(model, "reads_captions", False):
         if text_encoder is None:
             raise ValueError(f"{model.arch} reads captions: pass the text_encoder it was trained with")
-        text = model.condition(text_encoder, [caption if caption is not None else header.caption])
+        text = model.condition(text_encoder, [header.caption if caption is STORED else caption])
     model.eval()
     out = model.decompress([[s] for s in header.strings], shape, text, size=(header.height, header.width))
     return out["x_hat"][0].cpu()

@@ -79,11 +79,17 @@ def _compress(args: argparse.Namespace) -> int:
 
 
 def _decompress(args: argparse.Namespace) -> int:
-    from .bitstream import decode
+    from .bitstream import STORED, decode
     from .evaluate import to_pil
 
     model = _load_model(args.model)
-    x_hat = decode(model, Path(args.file).read_bytes(), args.caption)
+    encoder = None
+    if getattr(model, "reads_captions", False):
+        from .text import load_text_encoder
+
+        encoder = load_text_encoder(args.text_encoder)
+    caption = STORED if args.caption is None else args.caption
+    x_hat = decode(model, Path(args.file).read_bytes(), caption, text_encoder=encoder)
     to_pil(x_hat).save(args.output)
     print(f"{args.output}: {x_hat.shape[2]}x{x_hat.shape[1]}")
     return 0
@@ -126,6 +132,8 @@ def build_parser() -> argparse.ArgumentParser:
     de.add_argument("-o", "--output", required=True, help="output image (PNG)")
     de.add_argument("--model", required=True, help="the checkpoint the file was made with")
     de.add_argument("--caption", help="decode with this caption instead of the stored one")
+    de.add_argument("--text-encoder", default="minclip",
+                    help="for caption-reading models: the encoder they were trained with (default: minclip)")
     de.set_defaults(func=_decompress)
 
     course = sub.add_parser("course", help="execute every notebook and render it to HTML")

@@ -128,21 +128,35 @@ def _pattern_mask(pattern: str, yy: np.ndarray, xx: np.ndarray) -> np.ndarray:
     raise ValueError(f"unknown pattern {pattern!r}; known: {', '.join(PATTERNS)}")
 
 
+def _object_pixels(obj: ShapeObject, size: int, yy: np.ndarray, xx: np.ndarray) -> np.ndarray:
+    """Pixels covered by `obj` in a `size` x `size` image."""
+    cell = size / GRID
+    cy, cx = (obj.row + 0.5) * cell, (obj.col + 0.5) * cell
+    radius = 0.5 * cell * SIZES[obj.size]
+    return _shape_mask(obj.shape, (xx + 0.5 - cx) / radius, (yy + 0.5 - cy) / radius)
+
+
 def render_scene(scene: Scene, size: int) -> np.ndarray:
     """The scene as a (size, size, 3) uint8 image."""
     yy, xx = np.mgrid[0:size, 0:size]
     t = (np.cos(scene.angle) * (xx / size - 0.5) + np.sin(scene.angle) * (yy / size - 0.5) + 0.71) / 1.42
     c0, c1 = (np.array(c, dtype=np.float64) for c in scene.background)
     image = (1 - t[..., None]) * c0 + t[..., None] * c1
-    cell = size / GRID
     for obj in scene.objects:
-        cy, cx = (obj.row + 0.5) * cell, (obj.col + 0.5) * cell
-        radius = 0.5 * cell * SIZES[obj.size]
-        inside = _shape_mask(obj.shape, (xx + 0.5 - cx) / radius, (yy + 0.5 - cy) / radius)
-        coloured = inside & _pattern_mask(obj.pattern, yy, xx)
+        inside = _object_pixels(obj, size, yy, xx)
         image[inside] = 255.0
-        image[coloured] = COLOURS[obj.colour]
+        image[inside & _pattern_mask(obj.pattern, yy, xx)] = COLOURS[obj.colour]
     return np.clip(np.rint(image), 0, 255).astype(np.uint8)
+
+
+def object_mask(scene: Scene, size: int, patterned_only: bool = False) -> np.ndarray:
+    """(size, size) bool: pixels covered by the scene's objects (only the non-solid ones if asked)."""
+    yy, xx = np.mgrid[0:size, 0:size]
+    mask = np.zeros((size, size), dtype=bool)
+    for obj in scene.objects:
+        if not (patterned_only and obj.pattern == "solid"):
+            mask |= _object_pixels(obj, size, yy, xx)
+    return mask
 
 
 _PATTERN_WORDS = {

@@ -59,3 +59,37 @@ def codec_point(model: Codec, images: list[torch.Tensor], captions: list[str] | 
         total.append(header.bpp_total)
         psnrs.append(psnr(decode(model, data), x).item())
     return {"bpp_latent": float(np.mean(latent)), "bpp": float(np.mean(total)), "psnr": float(np.mean(psnrs))}
+
+
+def region_psnr(x_hat: torch.Tensor, x: torch.Tensor, region: np.ndarray) -> float:
+    """PSNR over the pixels where `region` (H, W) is True; NaN for an empty region."""
+    if not region.any():
+        return float("nan")
+    squared = ((x_hat - x) ** 2).mean(0)[torch.from_numpy(region)]
+    return float(-10 * torch.log10(squared.mean().clamp_min(1e-10)))
+
+
+@torch.no_grad()
+def caption_decode_rows(model: Codec, encoder, images: list[torch.Tensor], captions: list[str],
+                        conditions: dict[str, list[str | None]], regions: dict[str, list[np.ndarray]] | None = None,
+                        **labels) -> list[dict]:
+    """Code each image once (its caption stored in the file) and decode it under each caption condition.
+
+    `conditions` maps a name to the caption each image's decoder is given (None: no caption), so
+    "true", "shuffled" and "empty" decodes share one bitstream and differ only in the decoder's
+    side information. `regions` maps a name to one (H, W) mask per image and adds `psnr_<name>`.
+    One row per image and condition, with `labels` (e.g. variant, lmbda) copied into each.
+    """
+    rows = []
+    for i, (x, caption) in enumerate(zip(images, captions)):
+        data = encode(model, x, caption)
+        header = unpack(data)
+        for condition, given in conditions.items():
+            x_hat = decode(model, data, given[i], text_encoder=encoder)
+            row = {**labels, "image": i, "condition": condition, "bpp_latent": header.bpp_latent,
+                   "bpp_file": header.bpp_total, "caption_bpp": 8 * header.caption_bytes / header.num_pixels,
+                   "psnr": psnr(x_hat, x).item()}
+            for name, masks in (regions or {}).items():
+                row[f"psnr_{name}"] = region_psnr(x_hat, x, masks[i])
+            rows.append(row)
+    return rows

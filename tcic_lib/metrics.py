@@ -41,36 +41,33 @@ def bd_rate(rate_anchor, psnr_anchor, rate_test, psnr_test) -> float:
     Uses the bjontegaard package (piecewise cubic, as in current JVET practice). Warns when the
     curves' PSNR ranges barely overlap, where a BD-rate is an extrapolation.
     """
-    import bjontegaard
-
-    ra, da = _sorted_curve(rate_anchor, psnr_anchor)
-    rt, dt = _sorted_curve(rate_test, psnr_test)
-    _warn_if_unreliable(da, dt, "PSNR")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        value = float(bjontegaard.bd_rate(ra, da, rt, dt, method="pchip", require_matching_points=False, min_overlap=0))
-    return _checked(value, da, dt)
+    return _bjontegaard("bd_rate", rate_anchor, psnr_anchor, rate_test, psnr_test)
 
 
 def bd_psnr(rate_anchor, psnr_anchor, rate_test, psnr_test) -> float:
     """Bjøntegaard delta PSNR (dB) of `test` against `anchor`: positive means better at equal rate."""
+    return _bjontegaard("bd_psnr", rate_anchor, psnr_anchor, rate_test, psnr_test)
+
+
+def _bjontegaard(name: str, rate_anchor, psnr_anchor, rate_test, psnr_test) -> float:
+    """One BD metric by the bjontegaard package; NaN with a warning where it is undefined, never a crash."""
     import bjontegaard
 
     ra, da = _sorted_curve(rate_anchor, psnr_anchor)
     rt, dt = _sorted_curve(rate_test, psnr_test)
-    _warn_if_unreliable(np.log(ra), np.log(rt), "log-rate")
+    if not all(np.all(np.diff(d) > 0) for d in (da, dt)):
+        warnings.warn("BD value undefined: a curve's PSNR does not rise with its rate", stacklevel=3)
+        return float("nan")
+    if name == "bd_rate":
+        _warn_if_unreliable(da, dt, "PSNR")
+    else:
+        _warn_if_unreliable(np.log(ra), np.log(rt), "log-rate")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        value = float(bjontegaard.bd_psnr(ra, da, rt, dt, method="pchip", require_matching_points=False, min_overlap=0))
-    return _checked(value, da, dt)
-
-
-def _checked(value: float, *curves: np.ndarray) -> float:
-    """NaN with a reason, never a silent NaN."""
+        value = float(getattr(bjontegaard, name)(ra, da, rt, dt, method="pchip", require_matching_points=False,
+                                                 min_overlap=0))
     if not np.isfinite(value):
-        monotonic = all(np.all(np.diff(c) > 0) for c in curves)
-        reason = "the curves do not overlap" if monotonic else "a curve's PSNR does not rise with its rate"
-        warnings.warn(f"BD value undefined: {reason}", stacklevel=3)
+        warnings.warn("BD value undefined: the curves do not overlap", stacklevel=3)
     return value
 
 
