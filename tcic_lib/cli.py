@@ -95,6 +95,64 @@ def _decompress(args: argparse.Namespace) -> int:
     return 0
 
 
+def _eval_settings(args: argparse.Namespace, encoder) -> list:
+    from .evaluate import compressai_settings, model_setting, pil_settings
+    from .train import model_from_checkpoint
+
+    settings = []
+    for spec in args.codec:
+        if spec in ("jpeg", "webp"):
+            settings += pil_settings(spec, args.qualities)
+        elif spec.startswith("compressai:"):
+            settings += compressai_settings(spec.split(":", 1)[1], args.compressai_qualities)
+        elif Path(spec).is_file():
+            model = model_from_checkpoint(Path(spec))
+            settings.append(model_setting(model.arch.split("(")[0], model, Path(spec).stem,
+                                          encoder if getattr(model, "reads_captions", False) else None))
+        else:
+            raise ValueError(f"unknown codec {spec!r}: use jpeg, webp, compressai:<arch> or a checkpoint file")
+    return settings
+
+
+def _eval(args: argparse.Namespace) -> int:
+    import json
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from .config import profile
+    from .data import CaptionedPhotos, CaptionedShapes
+    from .evaluate import evaluate_codecs
+    from .metrics import QualityMetrics, Unavailable
+    from .plots import rd_rp_figure
+    from .text import load_text_encoder
+
+    p = profile(args.profile)
+    encoder = load_text_encoder(args.text_encoder, p)
+    if args.data == "photos":
+        data = CaptionedPhotos(max_side=args.max_side)
+    else:
+        data = CaptionedShapes("test", size=p.image_size, n=p.n_test, seed=p.seed)
+        data = [data[i] for i in range(min(p.eval_images, len(data)))]
+    try:
+        settings = _eval_settings(args, encoder)
+    except Unavailable as err:
+        raise ValueError(str(err)) from err
+    metrics = QualityMetrics(encoder)
+    rows, summary = evaluate_codecs(settings, data, metrics, progress=not args.quiet)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    rows.to_csv(out / "results.csv", index=False, float_format="%.6g")
+    summary.to_csv(out / "summary.csv", index=False, float_format="%.6g")
+    (out / "metrics.json").write_text(json.dumps({"labels": metrics.labels, "unavailable": metrics.unavailable,
+                                                  "data": args.data, "images": len(data)}, indent=1) + "\n")
+    rd_rp_figure(summary, metrics.labels, title=f"{args.data}, {len(data)} images").savefig(out / "curves.png", dpi=120)
+    for name, reason in metrics.unavailable.items():
+        print(f"{name}: unavailable: {reason}")
+    print(f"{out}: results.csv ({len(rows)} rows), summary.csv, metrics.json, curves.png")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tcic", description="Perceptual image compression with text as decoder-side information."
@@ -135,6 +193,20 @@ def build_parser() -> argparse.ArgumentParser:
     de.add_argument("--text-encoder", default="minclip",
                     help="for caption-reading models: the encoder they were trained with (default: minclip)")
     de.set_defaults(func=_decompress)
+
+    ev = sub.add_parser("eval", help="measure codecs on a dataset: per-image CSV, summary with FID/KID, figures")
+    ev.add_argument("--codec", action="append", required=True,
+                    help="jpeg, webp, compressai:<arch> or a checkpoint file; repeat for several")
+    ev.add_argument("--data", choices=["photos", "shapes"], default="photos",
+                    help="photos: the offline scikit-image set; shapes: CaptionedShapes test scenes of the profile")
+    ev.add_argument("--qualities", type=int, nargs="+", default=[10, 30, 50, 70, 90], help="for jpeg and webp")
+    ev.add_argument("--compressai-qualities", type=int, nargs="+", default=[1, 3, 5], help="for compressai:<arch>")
+    ev.add_argument("--max-side", type=int, default=512, help="downscale photos to this longest side (0: keep)")
+    ev.add_argument("--text-encoder", default="auto", help="for CLIP metrics and caption-reading models")
+    ev.add_argument("--profile", help="quick, cpu or gpu (default: $TCIC_PROFILE or auto)")
+    ev.add_argument("--out", default="build/eval", help="output folder")
+    ev.add_argument("--quiet", action="store_true", help="no progress bar")
+    ev.set_defaults(func=_eval)
 
     course = sub.add_parser("course", help="execute every notebook and render it to HTML")
     course.add_argument("--notebooks", default="notebooks", help="folder of NN_topic.ipynb files")

@@ -286,8 +286,8 @@ def load_photo(name: str) -> np.ndarray:
 class CaptionedPhotos(Dataset):
     """The offline real-photo evaluation set: `(image, caption)` with images in [0, 1]."""
 
-    def __init__(self, names: list[str] | None = None):
-        self.names = list(names or PHOTO_CAPTIONS)
+    def __init__(self, names: list[str] | None = None, max_side: int | None = None):
+        self.names, self.max_side = list(names or PHOTO_CAPTIONS), max_side
         for name in self.names:
             if name not in PHOTO_CAPTIONS:
                 raise ValueError(f"unknown photo {name!r}; known: {', '.join(PHOTO_CAPTIONS)}")
@@ -298,6 +298,10 @@ class CaptionedPhotos(Dataset):
     def __getitem__(self, index: int) -> tuple[torch.Tensor, str]:
         name = self.names[index]
         image = torch.from_numpy(load_photo(name)).permute(2, 0, 1).float().div(255.0)
+        longest = max(image.shape[1:])
+        if self.max_side and longest > self.max_side:  # downscale keeping the aspect ratio (area filter)
+            size = [max(1, round(side * self.max_side / longest)) for side in image.shape[1:]]
+            image = torch.nn.functional.interpolate(image[None], size=size, mode="area")[0]
         return image, PHOTO_CAPTIONS[name]
 
 

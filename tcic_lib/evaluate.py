@@ -6,10 +6,16 @@ Taught in notebooks/02_hyperprior (JPEG and WebP baselines).
 from __future__ import annotations
 
 import io
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 import torch
+import torch.nn.functional as F
 from PIL import Image
+from tqdm.auto import tqdm
 
 from .bitstream import decode, encode, unpack
 from .metrics import psnr
@@ -93,3 +99,93 @@ def caption_decode_rows(model: Codec, encoder, images: list[torch.Tensor], capti
                 row[f"psnr_{name}"] = region_psnr(x_hat, x, masks[i])
             rows.append(row)
     return rows
+
+
+# --- any codec on any captioned dataset: per-image rows and set-level scores ---------------------
+
+Coder = Callable[[torch.Tensor, "str | None"], tuple[torch.Tensor, int, int]]
+
+
+@dataclass(frozen=True)
+class CodecSetting:
+    """One codec at one operating point: `code(x, caption) -> (x_hat, file bytes, caption bytes)`."""
+
+    codec: str
+    setting: str
+    code: Coder
+
+
+def pil_settings(fmt: str, qualities) -> list[CodecSetting]:
+    """JPEG or WebP (Pillow) at each quality."""
+    def coder(q):
+        return lambda x, caption: (*pil_codec(x, fmt, q), 0)
+    return [CodecSetting(fmt, f"q{q}", coder(q)) for q in qualities]
+
+
+def model_setting(codec: str, model: Codec, setting: str, encoder=None) -> CodecSetting:
+    """A learned codec through real files; caption-reading models store the caption and read it back."""
+    reads = getattr(model, "reads_captions", False)
+    if reads and encoder is None:
+        raise ValueError(f"{model.arch} reads captions: give the text encoder it was trained with")
+
+    def code(x, caption):
+        data = encode(model, x, caption if reads else None)
+        return decode(model, data, text_encoder=encoder), len(data), unpack(data).caption_bytes
+    return CodecSetting(codec, setting, code)
+
+
+def compressai_settings(arch: str, qualities, metric: str = "mse") -> list[CodecSetting]:
+    """A pretrained CompressAI zoo model per quality, when its weights are in the torch hub cache."""
+    from compressai.zoo import image as compressai_zoo
+
+    from .metrics import Unavailable
+    from .pretrained import torch_hub_checkpoint
+
+    settings = []
+    for q in qualities:
+        url = compressai_zoo.model_urls[arch][metric][q]
+        if torch_hub_checkpoint(os.path.basename(url)) is None:
+            raise Unavailable(f"CompressAI {arch} q{q}: {os.path.basename(url)} not in the torch hub cache")
+        model = getattr(compressai_zoo, arch)(quality=q, metric=metric, pretrained=True).eval()
+        model.update(force=True)
+        settings.append(CodecSetting(f"compressai {arch}", f"q{q}", _compressai_coder(model)))
+    return settings
+
+
+def _compressai_coder(model) -> Coder:
+    @torch.no_grad()
+    def code(x, caption):
+        h, w = x.shape[-2:]
+        padded = F.pad(x[None], (0, -w % 64, 0, -h % 64), mode="replicate")
+        out = model.compress(padded)
+        x_hat = model.decompress(out["strings"], out["shape"])["x_hat"][0, :, :h, :w].clamp(0, 1)
+        return x_hat, sum(len(s[0]) for s in out["strings"]), 0
+    return code
+
+
+def evaluate_codecs(settings: list[CodecSetting], dataset, metrics, set_level: bool = True,
+                    progress: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Every setting on every (image, caption) of `dataset`: per-image rows and a per-setting summary.
+
+    Rates: `bpp_image` (file without the caption), `bpp_caption` (the caption stored in the file)
+    and `bpp_total` (the whole file). The summary averages the rows and adds FID/KID on patches
+    of the whole set (`metrics.set_level`).
+    """
+    items = [dataset[i] for i in range(len(dataset))]
+    rows, summaries = [], []
+    for s in tqdm(settings, desc="codecs", disable=not progress):
+        reconstructions = []
+        for i, (x, caption) in enumerate(items):
+            x_hat, file_bytes, caption_bytes = s.code(x, caption)
+            pixels = x.shape[1] * x.shape[2]
+            row = {"codec": s.codec, "setting": s.setting, "image": i, "height": x.shape[1], "width": x.shape[2],
+                   "bpp_image": 8 * (file_bytes - caption_bytes) / pixels, "bpp_caption": 8 * caption_bytes / pixels,
+                   "bpp_total": 8 * file_bytes / pixels}
+            rows.append(row | metrics.per_image(x_hat[None], x[None], [caption])[0])
+            reconstructions.append(x_hat)
+        summary = pd.DataFrame(rows[-len(items):]).drop(columns=["image", "height", "width"]).mean(numeric_only=True)
+        summary = {"codec": s.codec, "setting": s.setting, **summary.to_dict()}
+        if set_level:
+            summary |= metrics.set_level([x for x, _ in items], reconstructions)
+        summaries.append(summary)
+    return pd.DataFrame(rows), pd.DataFrame(summaries)

@@ -86,3 +86,217 @@ def _warn_if_unreliable(a: np.ndarray, b: np.ndarray, axis: str) -> None:
     if min(np.ptp(a), np.ptp(b)) < 0.5 and axis == "PSNR":
         warnings.warn("a curve spans under 0.5 dB: small PSNR offsets become huge BD-rates; read BD-PSNR",
                       stacklevel=3)
+
+
+# --- perceptual and semantic metrics -------------------------------------------------------------
+# Each is built once by `QualityMetrics`; one whose weights or package are missing is listed in
+# `unavailable` with the reason, never swapped silently for something else under its name.
+
+LPIPS_MIN_SIDE = 32  # AlexNet's pooling stack needs this; smaller images are upsampled first
+
+
+def ms_ssim(x_hat: torch.Tensor, x: torch.Tensor) -> tuple[torch.Tensor, str]:
+    """MS-SSIM per image (pytorch_msssim) and its label.
+
+    Five scales with an 11-tap window need a side over 160 px; smaller images keep the five
+    scales with a smaller window (7, 5 or 3 taps, over 96 / 64 / 32 px) and say so in the label.
+    At 32 px and below only single-scale SSIM is defined, and the label says that instead.
+    """
+    from pytorch_msssim import ms_ssim as _ms_ssim, ssim as _ssim
+
+    side = min(x.shape[-2:])
+    win = next((w for w in (11, 7, 5, 3) if side > (w - 1) * 16), None)
+    if win is None:
+        return _ssim(x_hat, x, data_range=1.0, size_average=False, win_size=min(11, side - (side + 1) % 2)), \
+            "SSIM (too small for MS-SSIM)"
+    value = _ms_ssim(x_hat, x, data_range=1.0, size_average=False, win_size=win)
+    return value, "MS-SSIM" if win == 11 else f"MS-SSIM ({win}-tap window)"
+
+
+class Unavailable(RuntimeError):
+    """A metric that cannot be computed here (missing weights or package); the message says why."""
+
+
+def lpips_model(net: str = "alex"):
+    """LPIPS with pretrained AlexNet when its weights are in the torch hub cache, else labelled uncalibrated.
+
+    Returns (model, label). The linear heads ship with the lpips package; only the backbone's
+    ImageNet weights may be missing offline.
+    """
+    import lpips
+
+    from .pretrained import ALEXNET_FILE, torch_hub_checkpoint
+
+    calibrated = net == "alex" and torch_hub_checkpoint(ALEXNET_FILE) is not None
+    with warnings.catch_warnings(), torch.random.fork_rng():
+        warnings.simplefilter("ignore")
+        torch.manual_seed(0)  # the random backbone is the same in every run, so scores repeat
+        model = lpips.LPIPS(net=net, pnet_rand=not calibrated, verbose=False).eval()
+    label = "LPIPS" if calibrated else "LPIPS (uncalibrated: random AlexNet, weights missing)"
+    return model.requires_grad_(False), label
+
+
+def lpips_distance(model, x_hat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """LPIPS per image for [0, 1] inputs (the model wants [-1, 1])."""
+    if min(x.shape[-2:]) < LPIPS_MIN_SIDE:
+        scale = LPIPS_MIN_SIDE / min(x.shape[-2:])
+        x_hat, x = (torch.nn.functional.interpolate(t, scale_factor=scale, mode="bilinear") for t in (x_hat, x))
+    return model(x_hat * 2 - 1, x * 2 - 1).flatten()
+
+
+def patches(images: torch.Tensor, size: int) -> torch.Tensor:
+    """Non-overlapping size x size patches plus a grid shifted by size/2 (HiFiC's FID protocol)."""
+    grids = [images, images[..., size // 2:, size // 2:]]
+    out = []
+    for grid in grids:
+        h, w = (grid.shape[-2] // size) * size, (grid.shape[-1] // size) * size
+        if h and w:
+            tiles = grid[..., :h, :w].unfold(2, size, size).unfold(3, size, size)  # B, C, nh, nw, size, size
+            out.append(tiles.permute(0, 2, 3, 1, 4, 5).reshape(-1, images.shape[1], size, size))
+    return torch.cat(out)
+
+
+def patch_size_for(side: int, standard: int = 256) -> int:
+    """256 px as in HiFiC / MS-ILLM, halved until at least 2x2 patches fit (small images)."""
+    size = standard
+    while size > 8 and side < 2 * size:
+        size //= 2
+    return size
+
+
+class FeatureExtractor(torch.nn.Module):
+    """[0, 1] images -> feature vectors, with a `name` that goes into the metric's label."""
+
+    def __init__(self, fn, num_features: int, name: str):
+        super().__init__()
+        self.fn, self.num_features, self.name = fn, num_features, name
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            return self.fn(images.float()).float()
+
+
+def inception_features() -> FeatureExtractor:
+    """torchmetrics' FID Inception-v3 when its weights are on disk and torch-fidelity is installed."""
+    from .pretrained import INCEPTION_FILE, torch_hub_checkpoint
+
+    path = torch_hub_checkpoint(INCEPTION_FILE)
+    if path is None:
+        raise Unavailable(f"Inception weights {INCEPTION_FILE} not in the torch hub cache")
+    try:
+        from torchmetrics.image.fid import NoTrainInceptionV3
+        net = NoTrainInceptionV3(name="inception-v3-compat", features_list=["2048"], feature_extractor_weights_path=str(path))
+    except (ImportError, ModuleNotFoundError, RuntimeError) as err:
+        raise Unavailable(f"Inception feature extractor: {err}") from err
+    to_uint8 = lambda images: net((images.clamp(0, 1) * 255).to(torch.uint8)).reshape(len(images), -1)  # noqa: E731
+    return FeatureExtractor(to_uint8, 2048, "Inception-v3")
+
+
+def clip_image_features(encoder) -> FeatureExtractor:
+    """A CLIP image tower as FID/KID features (FID_CLIP, Kynkäänniemi et al. 2023): not comparable to Inception FID."""
+    dim = encoder.encode_image(torch.zeros(1, 3, 32, 32)).shape[-1]
+    return FeatureExtractor(encoder.encode_image, dim, f"{encoder.name} image features")
+
+
+def fid_kid(real: list[torch.Tensor], fake: list[torch.Tensor], features: FeatureExtractor,
+            patch: int | None = None) -> dict:
+    """FID and KID (torchmetrics) between the patches of two image sets (any sizes), with the features' name.
+
+    Patch statistics need many patches: with fewer than the feature width, FID's covariance is
+    rank-deficient and its value is dominated by noise (notebook 07 shows it).
+    """
+    from torchmetrics.image.fid import FrechetInceptionDistance
+    from torchmetrics.image.kid import KernelInceptionDistance
+
+    patch = patch or patch_size_for(min(min(x.shape[-2:]) for x in real))
+    real_p = torch.cat([patches(x[None], patch) for x in real])
+    fake_p = torch.cat([patches(x[None], patch) for x in fake])
+    n = len(real_p)
+    fid = FrechetInceptionDistance(feature=features, normalize=True, input_img_size=(3, patch, patch))
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*save all extracted features.*")
+        kid = KernelInceptionDistance(feature=features, normalize=True, subset_size=min(n, 100), subsets=20)
+    for metric in (fid, kid):
+        metric.update(real_p, real=True)
+        metric.update(fake_p, real=False)
+    with torch.random.fork_rng():
+        torch.manual_seed(0)  # KID's random subsets
+        kid_mean, kid_std = kid.compute()
+    return {"fid": float(fid.compute()), "kid": float(kid_mean), "kid_std": float(kid_std), "patches": n,
+            "patch_size": patch, "features": features.name}
+
+
+class QualityMetrics:
+    """Per-image full-reference metrics under honest names, plus set-level FID/KID.
+
+    - `psnr`, `ms_ssim` (pytorch_msssim), `lpips` (lpips package);
+    - `clip_caption`, `clip_image` (the paper's semantic distortion): cosine similarity of the
+      reconstruction's CLIP image embedding to its caption's text embedding and to the
+      original's image embedding, with the text encoder given (None: unavailable);
+    - `dists` and no-reference scores through pyiqa when it and its weights are present.
+
+    `labels` names each available metric as reported; `unavailable` gives the reason for each other.
+    """
+
+    def __init__(self, encoder=None, fid_features: FeatureExtractor | None = None, use_pyiqa: bool = True):
+        self.encoder = encoder
+        self.labels = {"psnr": "PSNR (dB)", "ms_ssim": "MS-SSIM"}
+        self.unavailable: dict[str, str] = {}
+        self._lpips, self.labels["lpips"] = lpips_model()
+        if encoder is None:
+            self.unavailable["clip_caption"] = self.unavailable["clip_image"] = "no text encoder given"
+        else:
+            self.labels["clip_caption"] = f"caption similarity ({encoder.name})"
+            self.labels["clip_image"] = f"image similarity ({encoder.name})"
+        self.fid_features = fid_features or self._default_fid_features()
+        self._pyiqa = self._pyiqa_metrics() if use_pyiqa else {}
+
+    def _default_fid_features(self) -> FeatureExtractor | None:
+        try:
+            return inception_features()
+        except Unavailable as err:
+            if self.encoder is None:
+                self.unavailable["fid"] = self.unavailable["kid"] = f"{err}, and no CLIP encoder to substitute"
+                return None
+            log.info("FID/KID: %s; using %s image features instead", err, self.encoder.name)
+            return clip_image_features(self.encoder)
+
+    def _pyiqa_metrics(self) -> dict:
+        found = {}
+        for name in ("dists", "niqe"):
+            try:
+                import pyiqa
+
+                found[name] = pyiqa.create_metric(name, device="cpu")
+                self.labels[name] = f"{name.upper()} (pyiqa)"
+            except ImportError:
+                self.unavailable[name] = "pyiqa is not installed (pip install pyiqa; it downloads its weights)"
+            except Exception as err:  # noqa: BLE001  pyiqa raises many kinds when its weights cannot be fetched
+                self.unavailable[name] = f"pyiqa could not load its weights: {str(err).splitlines()[0][:120]}"
+        return found
+
+    @torch.no_grad()
+    def per_image(self, x_hat: torch.Tensor, x: torch.Tensor, captions: list[str] | None = None) -> list[dict]:
+        """One dict of metric values per image of the (B, 3, H, W) batch."""
+        x_hat, x = x_hat.clamp(0, 1).float(), x.float()
+        values = {"psnr": psnr(x_hat, x), "lpips": lpips_distance(self._lpips, x_hat, x)}
+        values["ms_ssim"], self.labels["ms_ssim"] = ms_ssim(x_hat, x)
+        if self.encoder is not None:
+            rec = torch.nn.functional.normalize(self.encoder.encode_image(x_hat), dim=-1)
+            orig = torch.nn.functional.normalize(self.encoder.encode_image(x), dim=-1)
+            values["clip_image"] = (rec * orig).sum(-1)
+            if captions is not None:
+                text = torch.nn.functional.normalize(self.encoder.encode(list(captions))[1], dim=-1)
+                values["clip_caption"] = (rec * text).sum(-1)
+        for name, metric in self._pyiqa.items():
+            values[name] = metric(x_hat, x).flatten() if name == "dists" else metric(x_hat).flatten()
+        return [{k: float(v[i]) for k, v in values.items()} for i in range(len(x))]
+
+    def set_level(self, reals: list[torch.Tensor], fakes: list[torch.Tensor]) -> dict:
+        """FID/KID on patches of the whole set ({} with the reason in `unavailable` when no features)."""
+        if self.fid_features is None:
+            return {}
+        result = fid_kid(reals, fakes, self.fid_features)
+        self.labels["fid"] = f"FID ({result['features']}, {result['patch_size']} px patches)"
+        self.labels["kid"] = f"KID ({result['features']}, {result['patch_size']} px patches)"
+        return result

@@ -1,0 +1,68 @@
+"""Figures in one style: rate-distortion / rate-perception curves, crop grids, mask overlays.
+
+Taught in notebooks/07_evaluation; notebooks 05 and 08 use the same helpers.
+"""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import pandas as pd
+import torch
+
+MARKERS = "osd^v<>phx*"
+LOWER_IS_BETTER = {"lpips", "fid", "kid", "dists", "niqe"}
+
+
+def curves(ax, summary: pd.DataFrame, y: str, x: str = "bpp_image", by: str = "codec", label: str | None = None,
+           **style) -> None:
+    """One line per `by` group of `summary`, sorted by rate; the y label says which way is better."""
+    for k, (name, group) in enumerate(summary.groupby(by, sort=False)):
+        group = group.sort_values(x)
+        ax.plot(group[x], group[y], marker=MARKERS[k % len(MARKERS)], label=str(name), **style)
+    better = "lower" if y in LOWER_IS_BETTER else "higher"
+    ax.set_xlabel({"bpp_image": "bits per pixel (image)", "bpp_total": "bits per pixel (image + caption)",
+                   "bpp_latent": "latent bits per pixel"}.get(x, x))
+    ax.set_ylabel(f"{label or y} ({better} is better)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+
+
+def rd_rp_figure(summary: pd.DataFrame, labels: dict[str, str], metrics=("psnr", "ms_ssim", "lpips", "fid"),
+                 x: str = "bpp_image", title: str = ""):
+    """A row of panels, one per available metric (distortion first, then perception)."""
+    present = [m for m in metrics if m in summary and summary[m].notna().any()]
+    fig, axes = plt.subplots(1, len(present), figsize=(4.2 * len(present), 3.6), squeeze=False)
+    for ax, metric in zip(axes[0], present):
+        curves(ax, summary, metric, x=x, label=labels.get(metric, metric))
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def show_image(ax, image: torch.Tensor, title: str = "", zoom: int = 1) -> None:
+    """A (3, H, W) tensor in [0, 1], optionally nearest-neighbour zoomed, without axes."""
+    if zoom > 1:
+        image = torch.nn.functional.interpolate(image[None], scale_factor=zoom, mode="nearest")[0]
+    ax.imshow(image.clamp(0, 1).permute(1, 2, 0).cpu())
+    ax.set_title(title, fontsize=8)
+    ax.axis("off")
+
+
+def crop_grid(rows: list[dict[str, torch.Tensor]], box: tuple[int, int, int, int] | None = None, zoom: int = 1):
+    """A grid of images: one row per dict (title -> image), all cropped to `box` = (top, left, height, width)."""
+    fig, axes = plt.subplots(len(rows), len(rows[0]), figsize=(2.2 * len(rows[0]), 2.3 * len(rows)), squeeze=False)
+    for r, row in enumerate(rows):
+        for c, (title, image) in enumerate(row.items()):
+            if box:
+                top, left, h, w = box
+                image = image[:, top:top + h, left:left + w]
+            show_image(axes[r, c], image, title, zoom)
+    fig.tight_layout()
+    return fig
+
+
+def mask_overlay(ax, image: torch.Tensor, mask: torch.Tensor, title: str = "", alpha: float = 0.6) -> None:
+    """A mask in [0, 1] (h, w), upsampled to the image, over the image."""
+    mask = torch.nn.functional.interpolate(mask[None, None].float(), size=image.shape[-2:], mode="nearest")[0, 0]
+    show_image(ax, image, title)
+    ax.imshow(mask.cpu(), vmin=0, vmax=1, cmap="magma", alpha=alpha)

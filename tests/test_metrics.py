@@ -1,0 +1,88 @@
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from tcic_lib import cli
+from tcic_lib.data import CaptionedPhotos
+from tcic_lib.evaluate import compressai_settings, evaluate_codecs, pil_settings
+from tcic_lib.metrics import (FeatureExtractor, QualityMetrics, Unavailable, fid_kid, ms_ssim, patch_size_for,
+                              patches)
+
+
+def mean_colour_features():
+    """A tiny injected feature extractor: per-channel mean and std (no weights needed)."""
+    fn = lambda x: torch.cat([x.mean((2, 3)), x.std((2, 3))], dim=1)  # noqa: E731
+    return FeatureExtractor(fn, 6, "colour statistics")
+
+
+def test_patches_follow_the_hific_grid():
+    images = torch.rand(2, 3, 64, 96)
+    assert patch_size_for(64) == 32 and patch_size_for(1024) == 256
+    # 2 x 3 aligned patches and 1 x 2 shifted ones per image
+    assert patches(images, 32).shape == (2 * (6 + 2), 3, 32, 32)
+
+
+def test_fid_kid_grow_with_the_difference():
+    torch.manual_seed(0)
+    real = [torch.rand(3, 64, 64) for _ in range(8)]
+    close = [(x + 0.01 * torch.randn_like(x)).clamp(0, 1) for x in real]
+    far = [x * 0.5 for x in real]
+    features = mean_colour_features()
+    near, distant = fid_kid(real, close, features), fid_kid(real, far, features)
+    assert near["fid"] < distant["fid"] and near["kid"] < distant["kid"]
+    assert distant["features"] == "colour statistics" and distant["patches"] == 8 * 5
+
+
+def test_ms_ssim_says_what_it_computed():
+    x = torch.rand(1, 3, 200, 200)
+    assert ms_ssim(x, x)[1] == "MS-SSIM" and ms_ssim(x, x)[0].item() == pytest.approx(1.0)
+    assert ms_ssim(x[..., :64, :64], x[..., :64, :64])[1] == "MS-SSIM (3-tap window)"
+    assert ms_ssim(x[..., :24, :24], x[..., :24, :24])[1].startswith("SSIM")
+
+
+def test_missing_weights_are_reported_per_metric():
+    metrics = QualityMetrics(encoder=None)
+    assert "uncalibrated" in metrics.labels["lpips"]  # no AlexNet weights offline: labelled, not hidden
+    for name in ("clip_caption", "clip_image", "fid", "kid", "dists"):
+        assert metrics.unavailable[name]
+    x = torch.rand(2, 3, 48, 48)
+    rows = metrics.per_image(x * 0.9, x, ["a cat", "a dog"])
+    assert set(rows[0]) == {"psnr", "ms_ssim", "lpips"} and rows[0]["lpips"] > 0
+    assert metrics.set_level([x[0]], [x[0]]) == {}
+    with pytest.raises(Unavailable, match="not in the torch hub cache"):
+        compressai_settings("bmshj2018-hyperprior", [1])
+
+
+def test_evaluate_codecs_rows_and_repeatability():
+    data = CaptionedPhotos(["coffee", "camera", "moon"], max_side=64)
+    metrics = QualityMetrics(encoder=None, fid_features=mean_colour_features(), use_pyiqa=False)
+    rows, summary = evaluate_codecs(pil_settings("jpeg", [20, 80]), data, metrics, progress=False)
+    assert len(rows) == 6 and list(summary["setting"]) == ["q20", "q80"]
+    assert (rows["bpp_caption"] == 0).all() and np.allclose(rows["bpp_total"], rows["bpp_image"])
+    assert summary["psnr"].is_monotonic_increasing and "fid" in summary
+    again, _ = evaluate_codecs(pil_settings("jpeg", [20, 80]), data, metrics, progress=False)
+    pd.testing.assert_frame_equal(rows, again)
+
+
+@pytest.mark.slow
+def test_tcic_eval_writes_a_table_and_figures(tmp_path, monkeypatch):
+    monkeypatch.setenv("TCIC_CACHE", str(tmp_path / "cache"))
+    args = ["eval", "--codec", "jpeg", "--qualities", "50", "--max-side", "40", "--profile", "quick",
+            "--text-encoder", "minclip", "--quiet"]
+    assert cli.main(args + ["--out", str(tmp_path / "a")]) == 0
+    assert cli.main(args + ["--out", str(tmp_path / "b")]) == 0
+    table = pd.read_csv(tmp_path / "a" / "results.csv")
+    assert len(table) == len(CaptionedPhotos()) and set(table["setting"]) == {"q50"}
+    assert (tmp_path / "a" / "curves.png").stat().st_size > 0
+    assert json.loads((tmp_path / "a" / "metrics.json").read_text())["unavailable"]["dists"]
+    for name in ("results.csv", "summary.csv"):
+        assert (tmp_path / "a" / name).read_text() == (tmp_path / "b" / name).read_text()
+
+
+def test_tcic_eval_rejects_unknown_codecs(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("TCIC_CACHE", str(tmp_path))
+    assert cli.main(["eval", "--codec", "gif", "--profile", "quick", "--text-encoder", "minclip"]) == 2
+    assert "unknown codec 'gif'" in capsys.readouterr().err
