@@ -105,12 +105,10 @@ def _eval_settings(args: argparse.Namespace, encoder) -> list:
             settings += pil_settings(spec, args.qualities)
         elif spec.startswith("compressai:"):
             settings += compressai_settings(spec.split(":", 1)[1], args.compressai_qualities)
-        elif Path(spec).is_file():
+        else:
             model = model_from_checkpoint(Path(spec))
             settings.append(model_setting(model.arch.split("(")[0], model, Path(spec).stem,
                                           encoder if getattr(model, "reads_captions", False) else None))
-        else:
-            raise ValueError(f"unknown codec {spec!r}: use jpeg, webp, compressai:<arch> or a checkpoint file")
     return settings
 
 
@@ -128,6 +126,9 @@ def _eval(args: argparse.Namespace) -> int:
     from .text import load_text_encoder
 
     p = profile(args.profile)
+    for spec in args.codec:  # fail fast, before loading anything
+        if spec not in ("jpeg", "webp") and not spec.startswith("compressai:") and not Path(spec).is_file():
+            raise ValueError(f"unknown codec {spec!r}: use jpeg, webp, compressai:<arch> or a checkpoint file")
     encoder = load_text_encoder(args.text_encoder, p)
     if args.data == "photos":
         data = CaptionedPhotos(max_side=args.max_side)

@@ -174,18 +174,27 @@ def evaluate_codecs(settings: list[CodecSetting], dataset, metrics, set_level: b
     items = [dataset[i] for i in range(len(dataset))]
     rows, summaries = [], []
     for s in tqdm(settings, desc="codecs", disable=not progress):
-        reconstructions = []
-        for i, (x, caption) in enumerate(items):
-            x_hat, file_bytes, caption_bytes = s.code(x, caption)
+        coded = [s.code(x, caption) for x, caption in items]
+        reconstructions = [x_hat for x_hat, _, _ in coded]
+        scores = _per_image_scores(metrics, reconstructions, items)
+        part = []
+        for i, ((x, _), (_, file_bytes, caption_bytes)) in enumerate(zip(items, coded)):
             pixels = x.shape[1] * x.shape[2]
-            row = {"codec": s.codec, "setting": s.setting, "image": i, "height": x.shape[1], "width": x.shape[2],
-                   "bpp_image": 8 * (file_bytes - caption_bytes) / pixels, "bpp_caption": 8 * caption_bytes / pixels,
-                   "bpp_total": 8 * file_bytes / pixels}
-            rows.append(row | metrics.per_image(x_hat[None], x[None], [caption])[0])
-            reconstructions.append(x_hat)
-        summary = pd.DataFrame(rows[-len(items):]).drop(columns=["image", "height", "width"]).mean(numeric_only=True)
+            part.append({"codec": s.codec, "setting": s.setting, "image": i, "height": x.shape[1], "width": x.shape[2],
+                         "bpp_image": 8 * (file_bytes - caption_bytes) / pixels,
+                         "bpp_caption": 8 * caption_bytes / pixels, "bpp_total": 8 * file_bytes / pixels} | scores[i])
+        rows += part
+        summary = pd.DataFrame(part).drop(columns=["image", "height", "width"]).mean(numeric_only=True)
         summary = {"codec": s.codec, "setting": s.setting, **summary.to_dict()}
         if set_level:
             summary |= metrics.set_level([x for x, _ in items], reconstructions)
         summaries.append(summary)
     return pd.DataFrame(rows), pd.DataFrame(summaries)
+
+
+def _per_image_scores(metrics, reconstructions: list[torch.Tensor], items) -> list[dict]:
+    """Metric rows for every image; one batched call when the images share a size."""
+    captions = [caption for _, caption in items]
+    if len({tuple(x.shape) for x, _ in items}) == 1:
+        return metrics.per_image(torch.stack(reconstructions), torch.stack([x for x, _ in items]), captions)
+    return [metrics.per_image(x_hat[None], x[None], [c])[0] for x_hat, (x, c) in zip(reconstructions, items)]

@@ -1,0 +1,211 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 07 · Evaluating perceptual codecs: rate, distortion, perception, semantics
+#
+# PSNR alone cannot rank perceptual codecs: Blau and Michaeli (2019) showed that distortion and
+# perceptual quality trade against each other at a fixed rate. The literature (HiFiC,
+# MS-ILLM, TCIC) therefore reports, at each rate:
+#
+# - **distortion**: PSNR, MS-SSIM;
+# - **perceptual distance**: LPIPS (deep features of the two images);
+# - **realism of the set**: FID and KID between patches of originals and reconstructions;
+# - **semantic distortion** (TCIC's term): does the reconstruction still match its caption
+#   and its original in CLIP's embedding space?
+#
+# Every metric here comes from its library (pytorch_msssim, lpips, torchmetrics, open_clip) and
+# is reported under an honest name: when its weights are missing it says so instead of
+# quietly using something else.
+
+# %%
+import importlib.util
+import subprocess
+import sys
+
+if "google.colab" in sys.modules and importlib.util.find_spec("tcic_lib") is None:
+    repo_dir = "/content/tcic-course"
+    subprocess.run(["git", "clone", "--depth=1", "https://github.com/tcic-course/tcic-course", repo_dir], check=True)
+    wanted = {"compressai": "compressai", "open_clip": "open_clip_torch", "lpips": "lpips",
+              "pytorch_msssim": "pytorch-msssim", "torchmetrics": "torchmetrics", "einops": "einops"}
+    missing = [pkg for module, pkg in wanted.items() if importlib.util.find_spec(module) is None]
+    # --no-deps: compressai asks for numpy<2, which would downgrade Colab's numpy and torch's friends
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", *missing, "-e", repo_dir], check=True)
+    sys.path.insert(0, repo_dir)
+
+# %%
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import torch
+
+from tcic_lib import zoo
+from tcic_lib.config import profile, seed_everything
+from tcic_lib.data import CaptionedPhotos, CaptionedShapes
+from tcic_lib.evaluate import compressai_settings, evaluate_codecs, model_setting, pil_settings
+from tcic_lib.metrics import QualityMetrics, Unavailable, bd_psnr, bd_rate, fid_kid
+from tcic_lib.plots import crop_grid, rd_rp_figure
+from tcic_lib.pretrained import weights_report
+from tcic_lib.text import load_text_encoder, minclip
+
+p = profile()
+seed_everything(p.seed)
+for w in weights_report():
+    print(f"{w.name}: {'present' if w.available else 'missing (' + w.reason + ')'}")
+
+# %% [markdown]
+# ## The metrics and their names
+# `QualityMetrics` builds each metric once. Its `labels` are the names results are reported
+# under; `unavailable` lists what could not be computed here, with the reason.
+
+# %%
+clip_for_metrics = load_text_encoder("auto", p)  # pretrained CLIP when its weights are present
+metrics = QualityMetrics(clip_for_metrics)
+pd.DataFrame({"reported as": pd.Series(metrics.labels), "unavailable because": pd.Series(metrics.unavailable)}).fillna("")
+
+# %% [markdown]
+# ## The codecs
+# Pillow's JPEG and WebP at several qualities; the course's learned codecs from notebook 05
+# (`notext`, the hyperprior architecture, and `tcic`, which reads the caption stored in its
+# file); CompressAI's pretrained `bmshj2018-hyperprior` when its weights are in the torch hub
+# cache. Every point is a real file: the rate is its size.
+
+# %%
+encoder = minclip(p, progress=False)  # the features the course's TCIC models were trained on
+settings = pil_settings("jpeg", (10, 30, 50, 70, 90)) + pil_settings("webp", (5, 30, 60, 90))
+for variant in ("notext", "tcic"):
+    for lmbda in p.lmbdas:
+        model = zoo.get_tcic(variant, encoder, p, lmbda, progress=False)[0]
+        settings.append(model_setting(f"learned {variant}", model, f"λ={lmbda:g}", encoder))
+try:
+    settings += compressai_settings("bmshj2018-hyperprior", (1, 3, 5))
+except Unavailable as err:
+    print(f"CompressAI zoo model unavailable: {err}")
+print(len(settings), "codec settings")
+
+# %% [markdown]
+# ## CaptionedShapes test set
+# One row per image and setting (the tidy table, also what `tcic eval` writes as CSV), then a
+# summary per setting with FID/KID over the whole set's patches.
+
+# %%
+test_set = CaptionedShapes("test", size=p.image_size, n=p.n_test, seed=p.seed)
+shapes = [test_set[i] for i in range(min(p.eval_images, len(test_set)))]
+rows, summary = evaluate_codecs(settings, shapes, metrics, progress=False)
+print(f"{len(rows)} rows: {len(shapes)} images x {len(settings)} settings")
+rows.head(3)
+
+# %%
+columns = ["codec", "setting", "bpp_image", "bpp_caption", "psnr", "ms_ssim", "lpips", "clip_caption", "fid", "kid"]
+summary[[c for c in columns if c in summary]].round(4)
+
+# %%
+fig = rd_rp_figure(summary, metrics.labels, metrics=("psnr", "ms_ssim", "lpips", "fid", "clip_caption"),
+                   title=f"CaptionedShapes test, {len(shapes)} images of {p.image_size} px, profile {p.name}")
+plt.show()
+
+# %% [markdown]
+# ## BD-rate and BD-PSNR, always together
+# Against WebP as the anchor. BD-PSNR is the average PSNR gap at equal rate; BD-rate the
+# average rate saving at equal PSNR. When curves barely overlap or are nearly flat the
+# functions warn: a tiny PSNR offset on a flat curve becomes a huge BD-rate.
+
+# %%
+def curve(name):
+    part = summary[summary["codec"] == name]
+    return part["bpp_image"].to_numpy(), part["psnr"].to_numpy()
+
+
+anchor = curve("webp")
+bd_table = pd.DataFrame([{"codec": name, "BD-rate vs WebP (%)": bd_rate(*anchor, *curve(name)),
+                          "BD-PSNR vs WebP (dB)": bd_psnr(*anchor, *curve(name))}
+                         for name in summary["codec"].unique() if name != "webp"])
+bd_table.round(2)
+
+# %% [markdown]
+# ## What the numbers look like
+# The same test scene from several codecs at their lowest rates (a zoom of the top-left
+# quarter). JPEG's blocks, WebP's smoothing and the learned codecs' blur are different kinds of
+# error with different PSNR/LPIPS trade-offs.
+
+# %%
+x, caption = shapes[0]
+first = {s.codec: s for s in reversed(settings)}  # the lowest-rate setting of each codec
+panels = {"original": x}
+for name, s in first.items():
+    x_hat, nbytes, _ = s.code(x, caption)
+    panels[f"{name}\n{8 * nbytes / x[0].numel():.2f} bpp"] = x_hat
+side = p.image_size // 2
+crop_grid([panels], box=(0, 0, side, side), zoom=2)
+plt.show()
+
+# %% [markdown]
+# ## Why FID needs many patches
+# FID fits a Gaussian to the features of each set. Split the *originals* in two halves: both
+# come from the same distribution, so the true FID between them is 0. Measured with few
+# patches it is far from 0: the estimate is biased upwards and noisy until the number of
+# patches is well above the feature width. Small sets can rank codecs only when the gaps are large.
+
+# %%
+features = metrics.fid_features
+half = [x for x, _ in shapes]
+a, b = half[: len(half) // 2], half[len(half) // 2:]
+if features is not None:
+    bias = []
+    for patch in sorted({p.image_size // 2, p.image_size // 4, p.image_size // 8}, reverse=True):
+        result = fid_kid(a, b, features, patch=patch)
+        bias.append({"patch px": patch, "patches per set": result["patches"], "FID(real, real)": result["fid"],
+                     "KID(real, real)": result["kid"]})
+    print(f"features: {features.name}, {features.num_features} wide")
+    print(pd.DataFrame(bias).round(4).to_string(index=False))
+else:
+    print("FID/KID unavailable:", metrics.unavailable.get("fid"))
+
+# %% [markdown]
+# ## Real photos, out of domain
+# The 14 offline scikit-image photos, downscaled. The learned codecs were trained on
+# synthetic shapes only: on photos they show how far a course-sized model generalises, not
+# what TCIC can do on natural images (the paper trains on real caption datasets; see the README's
+# GPU recipe).
+
+# %%
+photos = CaptionedPhotos(max_side=2 * p.image_size)
+photo_settings = [s for s in settings if s.codec in ("jpeg", "webp", "learned notext", "learned tcic")]
+photo_rows, photo_summary = evaluate_codecs(photo_settings, photos, metrics, progress=False)
+rd_rp_figure(photo_summary, metrics.labels, metrics=("psnr", "lpips", "clip_image"),
+             title=f"{len(photos)} photos, longest side {2 * p.image_size} px")
+plt.show()
+
+# %% [markdown]
+# ## What caption bits change
+# TCIC stores the caption in its file. If the decoder already has the caption (TCIC's setting:
+# side information), only the image bits count; if it must be sent, the UTF-8 caption costs far
+# more than its information content, and on small images it can outweigh the image itself.
+
+# %%
+tcic_points = summary[summary["codec"] == "learned tcic"]
+fig, ax = plt.subplots(figsize=(6, 4))
+ax.plot(tcic_points["bpp_image"], tcic_points["psnr"], marker="o", label="tcic, caption free at the decoder")
+ax.plot(tcic_points["bpp_total"], tcic_points["psnr"], marker="o", label="tcic, caption sent as UTF-8")
+notext = summary[summary["codec"] == "learned notext"]
+ax.plot(notext["bpp_image"], notext["psnr"], marker="s", label="notext")
+ax.set_xlabel("bits per pixel")
+ax.set_ylabel("PSNR (dB)")
+ax.legend()
+plt.show()
+print("mean caption cost:", round(tcic_points["bpp_caption"].mean(), 4), "bpp")
+
+# %% [markdown]
+# From the command line the same table and figures come from
+# `tcic eval --codec jpeg --codec webp --data photos --out build/eval` (per-image `results.csv`,
+# `summary.csv`, `metrics.json` with the labels and the unavailable metrics, `curves.png`).
