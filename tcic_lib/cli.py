@@ -32,7 +32,15 @@ def _course(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
+    from .distributed import process_group
+
+    with process_group():
+        return _train_in_group(args)
+
+
+def _train_in_group(args: argparse.Namespace) -> int:
     from .config import profile
+    from .distributed import is_main, world_size
     from .text import load_text_encoder
     from .train import load_checkpoint
     from . import zoo
@@ -48,9 +56,11 @@ def _train(args: argparse.Namespace) -> int:
         r = zoo.recipe(args.model, p, args.lmbda, **changes)
         out = Path(args.out) if args.out else r.path
         zoo.train_recipe(r, out)
-    history = load_checkpoint(out)["history"]
-    last = history["val"][-1] if history["val"] else history["train"][-1]
-    print(f"{out}: step {last['step']}, bpp {last['bpp_loss']:.4f}, mse {last['mse_loss']:.6f}")
+    if is_main():
+        history = load_checkpoint(out)["history"]
+        last = history["val"][-1] if history["val"] else history["train"][-1]
+        processes = f" ({world_size()} processes)" if world_size() > 1 else ""
+        print(f"{out}: step {last['step']}, bpp {last['bpp_loss']:.4f}, mse {last['mse_loss']:.6f}{processes}")
     return 0
 
 

@@ -18,6 +18,7 @@ import torch
 from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
+from . import distributed
 from .losses import RateDistortionLoss
 from .metrics import psnr
 from .models import Codec, build_model
@@ -63,12 +64,17 @@ def _step_seed(seed: int, step: int) -> int:
     return (seed * 1_000_003 + step) % (2**63)
 
 
-def _batch(dataset: Dataset, cfg: TrainConfig, step: int) -> tuple[torch.Tensor, list[str]]:
-    """The batch for `step`: a fixed function of (seed, step), so resuming repeats it."""
-    per_epoch = max(1, len(dataset) // cfg.batch_size)
+def _batch(dataset: Dataset, cfg: TrainConfig, step: int, rank: int = 0, world: int = 1) -> tuple[torch.Tensor, list[str]]:
+    """The batch for `step`: a fixed function of (seed, step), so resuming repeats it.
+
+    With `world` processes, each takes its own `batch_size` slice of a `world * batch_size` batch
+    (what a DistributedSampler does), so the replicas never see the same image in a step.
+    """
+    per_epoch = max(1, len(dataset) // (cfg.batch_size * world))
     epoch, offset = divmod(step, per_epoch)
     order = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(_step_seed(cfg.seed, -1 - epoch)))
-    indices = order[offset * cfg.batch_size : (offset + 1) * cfg.batch_size].tolist()
+    start = (offset * world + rank) * cfg.batch_size
+    indices = order[start : start + cfg.batch_size].tolist()
     images, captions = zip(*(dataset[i] for i in indices))
     return torch.stack(images), list(captions)
 
@@ -161,7 +167,10 @@ def train(model: Codec, train_set: Dataset, val_set: Dataset | None, cfg: TrainC
 
     Saves to `checkpoint` at every validation and when stopping; raises on a non-finite loss.
     `stop_at` ends this call early at that step (a time-boxed session); a later call resumes.
+    Under torchrun it trains data-parallel (tcic_lib.distributed); rank 0 validates and saves.
     """
+    device = distributed.device_for_rank(torch.device(device))
+    rank, world, main = distributed.rank(), distributed.world_size(), distributed.is_main()
     model.to(device).train()
     optimizer, aux_optimizer = _optimizers(model, cfg)
     criterion = RateDistortionLoss(cfg.lmbda)
@@ -174,36 +183,38 @@ def train(model: Codec, train_set: Dataset, val_set: Dataset | None, cfg: TrainC
             aux_optimizer.load_state_dict(state["aux_optimizer"])
         history, start = History(**state["history"]), int(state["step"])
         log.info("resumed %s from step %d", checkpoint, start)
+    replicated = distributed.wrap(model)  # DDP over several processes (torchrun), else the model itself
     drop_at = int(cfg.lr_drop_at * cfg.steps)
     end = cfg.steps if stop_at is None else min(cfg.steps, stop_at)
-    bar = tqdm(range(start, end), desc=f"train {model.arch} λ={cfg.lmbda:g}", disable=not progress,
+    bar = tqdm(range(start, end), desc=f"train {model.arch} λ={cfg.lmbda:g}", disable=not (progress and main),
                initial=start, total=cfg.steps)
     for step in bar:
         for group in optimizer.param_groups:
             group["lr"] = cfg.lr * (0.1 if step >= drop_at else 1.0)
-        images, captions = _batch(train_set, cfg, step)
-        torch.manual_seed(_step_seed(cfg.seed, step))  # quantisation noise and caption dropout
+        images, captions = _batch(train_set, cfg, step, rank, world)
+        torch.manual_seed(_step_seed(cfg.seed + 7919 * rank, step))  # quantisation noise and caption dropout
         x = images.to(device)
         text = condition(captions, training=True) if condition else None
-        terms = criterion(model(x, text), x)
+        terms = criterion(replicated(x, text), x)
         if not math.isfinite(terms["loss"].item()):
             raise FloatingPointError(f"non-finite loss at step {step}: {terms}")
         optimizer.zero_grad()
-        terms["loss"].backward()
+        terms["loss"].backward()  # DDP averages these gradients over the processes
         if cfg.clip_max_norm > 0:
             torch.nn.utils.clip_grad_norm_(optimizer.param_groups[0]["params"], cfg.clip_max_norm)
         optimizer.step()
         aux_loss = model.aux_loss()
         aux_optimizer.zero_grad()
         aux_loss.backward()
+        distributed.average_gradients(aux_optimizer.param_groups[0]["params"])
         aux_optimizer.step()
         row = {"step": step + 1, **{k: v.item() for k, v in terms.items()}, "aux_loss": aux_loss.item()}
         history.train.append(row)
         bar.set_postfix(loss=f"{row['loss']:.3f}", bpp=f"{row['bpp_loss']:.3f}", mse=f"{row['mse_loss']:.4f}")
         validate = (step + 1) % cfg.val_every == 0 or step + 1 == cfg.steps
-        if validate and val_set is not None:
+        if validate and val_set is not None and main:
             history.val.append({"step": step + 1, **evaluate_rd(model, val_set, cfg.lmbda, condition=condition, device=device)})
-        if checkpoint is not None and (validate or step + 1 == end):
+        if checkpoint is not None and main and (validate or step + 1 == end):
             save_checkpoint(checkpoint, model, cfg, step + 1, history, optimizer, aux_optimizer)
     model.update(force=True)
     return history
