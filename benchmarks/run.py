@@ -6,8 +6,13 @@ several repeats after a warm-up. Random weights: speed does not depend on traini
 
 from __future__ import annotations
 
+import argparse
 import json
+import os
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -47,15 +52,50 @@ def train_step_seconds(model, x, text) -> float:
     return median_seconds(step)
 
 
-def peak_memory_mb(model, x, text) -> float | None:
-    """Peak CUDA memory of one training step; None on CPU (no portable peak counter)."""
-    if not torch.cuda.is_available():
-        return None
-    model, x = model.cuda(), x.cuda()
-    text = TextCondition(text.pooled.cuda()) if text is not None else None
-    torch.cuda.reset_peak_memory_stats()
-    RateDistortionLoss(0.01)(model(x, text), x)["loss"].backward()
-    return torch.cuda.max_memory_allocated() / 2**20
+def peak_memory_mb(fusion: str, p, text_dim: int) -> float:
+    """Peak memory of one training step of TCIC(fusion): CUDA's peak counter, or on CPU the growth
+    of the peak resident set in a fresh process (so one model's allocations never hide another's)."""
+    if torch.cuda.is_available():
+        model = TCIC(p.N, p.M, p.hyper_stages, fusion=fusion, text_dim=text_dim).cuda()
+        x = torch.rand(p.batch_size, 3, p.image_size, p.image_size, device="cuda")
+        text = TextCondition(torch.randn(p.batch_size, text_dim, device="cuda")) if fusion != "none" else None
+        torch.cuda.reset_peak_memory_stats()
+        RateDistortionLoss(0.01)(model(x, text), x)["loss"].backward()
+        return torch.cuda.max_memory_allocated() / 2**20
+    script = f"""
+import resource, torch
+from tcic_lib.fusion import TextCondition
+from tcic_lib.losses import RateDistortionLoss
+from tcic_lib.models import TCIC
+model = TCIC({p.N}, {p.M}, {p.hyper_stages}, fusion={fusion!r}, text_dim={text_dim})
+x = torch.rand({p.batch_size}, 3, {p.image_size}, {p.image_size})
+text = TextCondition(torch.randn({p.batch_size}, {text_dim})) if {fusion!r} != "none" else None
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+RateDistortionLoss(0.01)(model(x, text), x)["loss"].backward()
+print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024)
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    return float(done.stdout.split()[-1])
+
+
+def notebook_seconds(profile_name: str, fresh_cache: bool) -> dict[str, float]:
+    """Wall time of every course notebook in a profile (nbclient, a fresh kernel each)."""
+    from tcic_lib.course import course_notebooks, execute_notebook
+
+    saved = {k: os.environ.get(k) for k in ("TCIC_PROFILE", "TCIC_CACHE")}
+    with tempfile.TemporaryDirectory() as tmp:
+        os.environ["TCIC_PROFILE"] = profile_name
+        if fresh_cache:
+            os.environ["TCIC_CACHE"] = str(Path(tmp) / "cache")
+        try:
+            return {nb.stem: round(execute_notebook(nb, Path(tmp) / "out").seconds, 1)
+                    for nb in course_notebooks(Path("notebooks"))}
+        finally:
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
 
 
 def codec_times(model, x, text=None) -> tuple[float, float]:
@@ -68,7 +108,7 @@ def codec_times(model, x, text=None) -> tuple[float, float]:
     return encode_s, decode_s
 
 
-def main() -> dict:
+def main(notebook_profiles: list[str]) -> dict:
     torch.manual_seed(0)
     p = profile()
     text_dim = 64
@@ -86,8 +126,7 @@ def main() -> dict:
     plain_enc, plain_dec = codec_times(plain, image, None)
     results["tcic_vs_notext_encode"] = tcic_enc / plain_enc
     results["tcic_vs_notext_decode"] = tcic_dec / plain_dec
-    peaks = peak_memory_mb(tcic, batch, text), peak_memory_mb(plain, batch, None)
-    results["tcic_vs_notext_peak_memory"] = peaks[0] / peaks[1] if None not in peaks else "cpu: not measured"
+    results["tcic_vs_notext_peak_memory"] = peak_memory_mb("ssa", p, text_dim) / peak_memory_mb("none", p, text_dim)
 
     # our hyperprior vs CompressAI's bmshj2018 ScaleHyperprior of the same N, M (512x768)
     ours = Hyperprior(128, 192, hyper_stages=2)
@@ -103,11 +142,20 @@ def main() -> dict:
     header = unpack(encode(ours, image[0]))
     results["file_bytes_vs_estimate"] = header.total_bytes / estimate
     results["header_bytes"] = header.total_bytes - header.latent_bytes
+
+    # notebooks: quick with a fresh cache (what CI sees); others with the cache as it is
+    # (shipped checkpoints and earlier runs; a cold cache adds the training)
+    for name in notebook_profiles:
+        for notebook, seconds in notebook_seconds(name, fresh_cache=name == "quick").items():
+            results[f"notebook_s[{name}] {notebook}"] = seconds
     return results
 
 
 if __name__ == "__main__":
-    out = main()
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--notebooks", nargs="*", default=["quick", "cpu"],
+                        help="profiles in which to time every notebook (none: skip)")
+    out = main(parser.parse_args().notebooks)
     Path("build").mkdir(exist_ok=True)
     Path("build/bench.json").write_text(json.dumps(out, indent=2))
     width = max(map(len, out))

@@ -10,7 +10,7 @@ from tcic_lib.data import CaptionedShapes
 from tcic_lib.entropy import block_dct, estimated_bits, inverse_block_dct, quantize
 from tcic_lib.losses import RateDistortionLoss
 from tcic_lib.metrics import bd_psnr, bd_rate, psnr
-from tcic_lib.models import Factorized, Hyperprior, build_model
+from tcic_lib.models import TCIC, Factorized, Hyperprior, build_model
 from tcic_lib.train import CheckpointError, TrainConfig, load_checkpoint, model_from_checkpoint, train
 
 
@@ -110,6 +110,14 @@ def test_checkpoint_round_trip_and_errors(tmp_path):
     torch.save({"weights": torch.zeros(1)}, tmp_path / "other.pt")
     with pytest.raises(CheckpointError, match="not a tcic checkpoint"):
         model_from_checkpoint(tmp_path / "other.pt")
+
+
+def test_checkpoint_from_older_code_is_refused_clearly(tmp_path):
+    model = TCIC(8, 12, hyper_stages=1, fusion="ssa", text_dim=8)
+    state = {k.replace("mask_keys.0", "mask_predictor.0"): v for k, v in model.state_dict().items()}  # revision 1 names
+    torch.save({"arch": "TCIC", "model_config": model.config(), "state_dict": state}, tmp_path / "old.pt")
+    with pytest.raises(CheckpointError, match="weights do not fit TCIC"):
+        model_from_checkpoint(tmp_path / "old.pt")
 
 
 def test_zoo_trains_once_then_loads(tmp_path, monkeypatch):

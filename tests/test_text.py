@@ -94,3 +94,29 @@ def test_pretrained_path_through_env_file(monkeypatch, tmp_path):
     assert tokens.shape == (1, 77, 512)
     with torch.no_grad():
         assert torch.allclose(pooled, reference.eval().encode_text(tokenize(["a photo of a cat"])), atol=1e-4)
+
+
+@pytest.mark.parametrize("caption", ["", "a striped square " * 600, "un carré rayé près du 猫 🐈 — Ünïcödé"])
+def test_odd_captions_round_trip_through_a_tcic_file(encoder, caption, caplog):
+    from tcic_lib.bitstream import decode, encode, unpack
+    from tcic_lib.models import TCIC
+
+    torch.manual_seed(0)
+    model = TCIC(8, 12, hyper_stages=1, fusion="ssa", text_dim=encoder.dim).eval()
+    model.update(force=True)
+    x = torch.rand(3, 32, 40)
+    with caplog.at_level(logging.WARNING):
+        data = encode(model, x, caption)
+        x_hat = decode(model, data, text_encoder=encoder)
+    assert unpack(data).caption == caption and x_hat.shape == x.shape and torch.isfinite(x_hat).all()
+    if len(caption) > 1000:
+        assert "truncat" in caplog.text  # over CLIP's 77 tokens: the decoder reads the first 77, and says so
+
+
+def test_captions_over_the_file_limit_are_refused(encoder):
+    from tcic_lib.bitstream import encode
+    from tcic_lib.models import TCIC
+
+    model = TCIC(8, 12, hyper_stages=1, fusion="ssa", text_dim=encoder.dim).eval()
+    with pytest.raises(ValueError, match="caption"):
+        encode(model, torch.rand(3, 16, 16), "x" * 70_000)

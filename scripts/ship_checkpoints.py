@@ -1,0 +1,138 @@
+"""Ship notebook 05's cpu-profile models: fp16 files + sha256 manifest + a model card with measured metrics.
+
+Run after training them (each with `tcic train --model {tcic,control,notext} --lmbda L [--fusion xattn]`
+in the cpu profile, which writes into the model cache):
+
+    TCIC_PROFILE=cpu python scripts/ship_checkpoints.py [--logs build/shipped_logs]
+
+The card's metrics are measured here, on the held-out CaptionedShapes test scenes, with the
+shipped (fp16-stored) weights, exactly as notebook 05 measures them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from tcic_lib import zoo
+from tcic_lib.config import profile
+from tcic_lib.data import CaptionedShapes, object_mask
+from tcic_lib.evaluate import caption_decode_rows
+from tcic_lib.metrics import bd_psnr, bd_rate
+from tcic_lib.text import _minclip_path, minclip
+
+VARIANTS = ("notext", "control", "tcic")
+
+
+def shipped_models(p, encoder) -> list[tuple[str, float, str]]:
+    middle = p.lmbdas[len(p.lmbdas) // 2]
+    return [(v, lmbda, "ssa") for v in VARIANTS for lmbda in p.lmbdas] + [(v, middle, "xattn") for v in ("control", "tcic")]
+
+
+def wall_seconds(logs: Path, variant: str, lmbda: float, fusion: str) -> int | None:
+    log = logs / f"{variant}-{lmbda:g}-{fusion}.log"
+    found = re.search(r"rc 0 wall_s (\d+)", log.read_text()) if log.is_file() else None
+    return int(found.group(1)) if found else None
+
+
+def machine() -> str:
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor())
+    return f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__}; two trainings in parallel, 1 thread each"
+
+
+def measure(p, encoder) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Notebook 05's measurement with the shipped weights, loaded through a fresh cache."""
+    test = CaptionedShapes("test", size=p.image_size, n=p.n_test, seed=p.seed)
+    n = min(p.eval_images, len(test))
+    images, captions, scenes = [test[i][0] for i in range(n)], [test.caption(i) for i in range(n)], [test.scene(i) for i in range(n)]
+    conditions = {"true": captions, "shuffled": captions[1:] + captions[:1], "none": [None] * n}
+    regions = {"objects": [object_mask(s, p.image_size) for s in scenes],
+               "patterned": [object_mask(s, p.image_size, patterned_only=True) for s in scenes]}
+    rows = []
+    for variant, lmbda, fusion in shipped_models(p, encoder):
+        model = zoo.get_tcic(variant, encoder, p, lmbda, fusion=fusion, progress=False)[0]
+        rows += caption_decode_rows(model, encoder, images, captions, conditions, regions,
+                                    variant=variant, lmbda=lmbda, fusion=fusion)
+    table = pd.DataFrame(rows)
+    summary = table.groupby(["fusion", "variant", "lmbda", "condition"])[
+        ["bpp_latent", "psnr", "psnr_objects", "psnr_patterned"]].mean()
+    ssa = summary.xs("ssa", level="fusion")
+
+    def curve(variant, condition="true", column="psnr"):
+        part = ssa.xs((variant, condition), level=("variant", "condition"))
+        return part["bpp_latent"].to_numpy(), part[column].to_numpy()
+
+    bd = []
+    for column in ("psnr", "psnr_patterned"):
+        for test_v, anchor, condition in [("tcic", "control", "true"), ("tcic", "notext", "true"),
+                                          ("control", "notext", "true"), ("tcic", "control", "shuffled"),
+                                          ("tcic", "control", "none")]:
+            rt, dt = curve(test_v, condition, column)
+            ra, da = curve(anchor, "true", column)
+            bd.append({"test": f"{test_v} ({condition} caption)", "anchor": anchor, "metric": column,
+                       "BD-PSNR (dB)": bd_psnr(ra, da, rt, dt), "BD-rate (%)": bd_rate(ra, da, rt, dt)})
+    return summary, pd.DataFrame(bd)
+
+
+def card(p, entries: dict, summary: pd.DataFrame, bd: pd.DataFrame, n_test: int) -> str:
+    lines = ["# Shipped checkpoints (cpu profile)", "",
+             "Written by `scripts/ship_checkpoints.py`; every number below was measured by it with these files.", "",
+             "Models: notebook 05's `notext` (hyperprior architecture), `control` (TCIC fed captions of random other",
+             "scenes) and `tcic` (its own captions), SSA fusion at three rates, plus the `xattn` pair at the middle",
+             f"rate, and the mini-CLIP they read. Data: `CaptionedShapes('train', size={p.image_size}, n={p.n_train}, "
+             f"seed={p.seed})`; validation on {max(8, p.n_train // 20)} val scenes; metrics on {n_test} held-out test scenes.",
+             "", "| file | command | steps | wall time | val bpp | val PSNR | bytes | sha256 |", "|---|---|---|---|---|---|---|---|"]
+    for key, e in sorted(entries.items()):
+        wall = f"{e['wall_s'] / 60:.1f} min" if e.get("wall_s") else "n/a"
+        lines.append(f"| `{e['file']}` | `{e.get('command', '')}` | {e.get('steps', '')} | {wall} | "
+                     f"{e.get('val_bpp', float('nan')):.4f} | {e.get('val_psnr', float('nan')):.2f} | {e['bytes']:,} | "
+                     f"`{e['sha256'][:16]}…` |")
+    lines += ["", f"Machine: {machine()}.", "",
+              "## Held-out test scenes (latent bpp, PSNR in dB; `none` = no caption at decode)", "",
+              "```", summary.round(3).to_string(), "```", "", "## BD metrics (SSA models; BD-PSNR is the headline)", "",
+              "```", bd.round(3).to_string(index=False), "```", ""]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--logs", type=Path, default=Path("build/shipped_logs"))
+    parser.add_argument("--out", type=Path, default=zoo.shipped_dir())
+    args = parser.parse_args()
+    p = profile()
+    encoder = minclip(p, progress=False)
+    entries = {}
+    clip_path = _minclip_path(p)[0]
+    entries[clip_path.stem] = zoo.ship(clip_path, args.out, card={"command": "notebook 03 (text.minclip)",
+                                                                   "steps": p.clip_steps})
+    for variant, lmbda, fusion in shipped_models(p, encoder):
+        r, _ = zoo.tcic_recipe(variant, encoder, p, lmbda, fusion=fusion)
+        state = zoo.load_checkpoint(r.path)
+        if state["step"] < r.train_config.steps:
+            raise SystemExit(f"{r.path} is at step {state['step']} of {r.train_config.steps}: train it first")
+        last = state["history"]["val"][-1]
+        command = f"tcic train --profile {p.name} --model {variant} --lmbda {lmbda:g}" + \
+            (f" --fusion {fusion}" if fusion != "ssa" else "")
+        entries[r.key()] = zoo.ship(r.path, args.out, card={
+            "command": command, "steps": state["step"], "wall_s": wall_seconds(args.logs, variant, lmbda, fusion),
+            "val_bpp": last["bpp_loss"], "val_psnr": last["psnr"], "variant": variant, "lmbda": lmbda, "fusion": fusion})
+    # measure what learners will load: the shipped files through an empty cache
+    with tempfile.TemporaryDirectory() as tmp:
+        os.environ[zoo.CACHE_ENV], os.environ[zoo.SHIPPED_ENV] = tmp, str(args.out)
+        encoder = minclip(p, progress=False)
+        summary, bd = measure(p, encoder)
+    (args.out / "README.md").write_text(card(p, entries, summary, bd, min(p.eval_images, p.n_test)))
+    print((args.out / "README.md").read_text())
+
+
+if __name__ == "__main__":
+    main()
