@@ -47,13 +47,18 @@ def _train_in_group(args: argparse.Namespace) -> int:
 
     p = profile(args.profile)
     changes = {k: v for k, v in {"steps": args.steps, "batch_size": args.batch_size, "lr": args.lr}.items() if v}
+    dataset = None
+    if args.data != "shapes":
+        if not args.data_root:
+            raise ValueError(f"--data {args.data} needs --data-root")
+        dataset = (args.data, args.data_root)
     if args.model in zoo.TCIC_VARIANTS:
         encoder = load_text_encoder(args.text_encoder, p)
-        r, captions = zoo.tcic_recipe(args.model, encoder, p, args.lmbda, args.fusion, **changes)
+        r, captions = zoo.tcic_recipe(args.model, encoder, p, args.lmbda, args.fusion, dataset=dataset, **changes)
         out = Path(args.out) if args.out else r.path
         zoo.train_tcic(r, captions, encoder, out)
     else:
-        r = zoo.recipe(args.model, p, args.lmbda, **changes)
+        r = zoo.recipe(args.model, p, args.lmbda, dataset, **changes)
         out = Path(args.out) if args.out else r.path
         zoo.train_recipe(r, out)
     if is_main():
@@ -181,6 +186,9 @@ def build_parser() -> argparse.ArgumentParser:
                          "notext: same size, no caption")
     tr.add_argument("--fusion", default="ssa", help="fusion block of tcic/control: none, concat, film, ssa or xattn")
     tr.add_argument("--text-encoder", default="minclip", help="auto, minclip, clip:ViT-B-32/openai or a .pt path")
+    tr.add_argument("--data", choices=["shapes", "cub200", "folder"], default="shapes",
+                    help="training data: CaptionedShapes (default), CUB-200-2011 with captions, or a captioned folder")
+    tr.add_argument("--data-root", help="dataset folder for --data cub200 / folder")
     tr.add_argument("--profile", help="quick, cpu or gpu (default: $TCIC_PROFILE or auto)")
     tr.add_argument("--lmbda", type=float, help="RD trade-off (default: the profile's middle lambda)")
     tr.add_argument("--steps", type=int, help="override the profile's steps")

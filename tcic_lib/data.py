@@ -361,10 +361,20 @@ class CaptionedImageFiles(Dataset):
     def captions_of(self, index: int) -> list[str]:
         return self.items[index][1]
 
+    def caption(self, index: int) -> str:
+        """The caption `ds[index]` pairs with its image (a seeded draw among its captions)."""
+        captions = self.items[index][1]
+        return captions[int(np.random.default_rng([self.seed, index]).integers(len(captions)))]
+
+    @property
+    def captions(self) -> list[str]:
+        return [self.caption(i) for i in range(len(self))]
+
+    def subset(self, indices) -> "CaptionedImageFiles":
+        return CaptionedImageFiles([self.items[i] for i in indices], self.size, self.seed)
+
     def __getitem__(self, index: int) -> tuple[torch.Tensor, str]:
-        path, captions = self.items[index]
-        choice = int(np.random.default_rng([self.seed, index]).integers(len(captions)))
-        return _load_rgb(path, self.size), captions[choice]
+        return _load_rgb(self.items[index][0], self.size), self.caption(index)
 
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
@@ -439,3 +449,22 @@ def coco_captions(images_dir: str | Path, annotations: str | Path, size: int | N
     if missing:
         raise DatasetLayoutError(f"{len(missing)} images listed in {annotations} are missing, e.g. {missing[0]}")
     return CaptionedImageFiles(items, size, seed)
+
+
+REAL_DATASETS = ("cub200", "folder")
+
+
+def open_dataset(name: str, root: str | Path, split: str, size: int, seed: int = 0, n_val: int = 200):
+    """A real caption dataset for training: `cub200` (its train split; val = the first `n_val` test
+    images) or `folder` (name.jpg + name.txt; val = the 5% (at least one) first in a hash of their names)."""
+    if name == "cub200":
+        if split == "train":
+            return cub200(root, "train", size, seed)
+        test = cub200(root, "test", size, seed)
+        return test.subset(range(min(n_val, len(test))))
+    if name == "folder":
+        everything = caption_folder(root, size, seed)
+        by_hash = sorted(range(len(everything)), key=lambda i: hashlib.sha256(everything.items[i][0].name.encode()).digest())
+        n_held = max(1, len(everything) // 20)
+        return everything.subset(sorted(by_hash[n_held:] if split == "train" else by_hash[:n_held]))
+    raise ValueError(f"unknown dataset {name!r}; known: shapes, {', '.join(REAL_DATASETS)}")

@@ -65,18 +65,35 @@ class Recipe:
 NAMES = {"factorized": "Factorized", "hyperprior": "Hyperprior"}
 
 
-def recipe(name: str, profile: Profile | None = None, lmbda: float | None = None, **train_changes) -> Recipe:
-    """The recipe for model `name` in `profile` at rate point `lmbda` (default: the profile's middle)."""
+def recipe(name: str, profile: Profile | None = None, lmbda: float | None = None, dataset: tuple[str, str] | None = None,
+           **train_changes) -> Recipe:
+    """The recipe for model `name` in `profile` at rate point `lmbda` (default: the profile's middle).
+
+    `dataset=(name, root)` trains on a real caption dataset (`data.open_dataset`) instead of CaptionedShapes.
+    """
     if name not in NAMES:
         raise ValueError(f"unknown zoo model {name!r}; known: {', '.join(NAMES)}")
     p = profile or current_profile()
     lmbda = p.lmbdas[len(p.lmbdas) // 2] if lmbda is None else lmbda
     model_config = {"N": p.N, "M": p.M} | ({"hyper_stages": p.hyper_stages} if name == "hyperprior" else {})
-    return Recipe(
-        name=name, arch=NAMES[name], model_config=model_config,
-        train_config=TrainConfig.from_profile(p, lmbda, **train_changes),
-        data={"size": p.image_size, "n": p.n_train, "seed": p.seed},
-    )
+    data = {"size": p.image_size, "n": p.n_train, "seed": p.seed}
+    if dataset is not None:
+        data = {"dataset": dataset[0], "root": str(Path(dataset[1]).resolve()), "size": p.image_size, "seed": p.seed,
+                "n_val": p.n_val}
+    return Recipe(name=name, arch=NAMES[name], model_config=model_config,
+                  train_config=TrainConfig.from_profile(p, lmbda, **train_changes), data=data)
+
+
+def datasets(r: Recipe):
+    """The training and validation sets of a recipe."""
+    from .data import open_dataset
+
+    data = {k: v for k, v in r.data.items() if k != "captions"}
+    if "dataset" in data:
+        args = (data["dataset"], data["root"])
+        return (open_dataset(*args, "train", data["size"], data["seed"]),
+                open_dataset(*args, "val", data["size"], data["seed"], data["n_val"]))
+    return CaptionedShapes("train", **data), _val_set(r)
 
 
 def checkpoint_path(name: str, profile: Profile | None = None, lmbda: float | None = None, **train_changes) -> Path:
@@ -92,13 +109,14 @@ TCIC_VARIANTS = {  # variant -> (caption mode, fusion override)
 
 
 def tcic_recipe(variant: str, encoder, profile: Profile | None = None, lmbda: float | None = None,
-                fusion: str = "ssa", caption_dropout: float = 0.1, **train_changes) -> tuple[Recipe, dict]:
+                fusion: str = "ssa", caption_dropout: float = 0.1, dataset: tuple[str, str] | None = None,
+                **train_changes) -> tuple[Recipe, dict]:
     """Recipe and caption settings of a TCIC variant: `tcic`, `control` (unrelated captions) or `notext`."""
     if variant not in TCIC_VARIANTS:
         raise ValueError(f"unknown TCIC variant {variant!r}; known: {', '.join(TCIC_VARIANTS)}")
     p = profile or current_profile()
     mode, forced_fusion = TCIC_VARIANTS[variant]
-    base = recipe("hyperprior", p, lmbda, **{"steps": p.tcic_steps, **train_changes})
+    base = recipe("hyperprior", p, lmbda, dataset, **{"steps": p.tcic_steps, **train_changes})
     model_config = {**base.model_config, "fusion": forced_fusion or fusion, "text_dim": encoder.dim}
     # the control differs from TCIC only in what its captions say: same dropout, same layers
     captions = {"mode": mode, "dropout": caption_dropout if mode != "none" else 0.0, "encoder": encoder.key}
@@ -119,11 +137,12 @@ def train_tcic(r: Recipe, captions: dict, encoder, checkpoint: Path, progress: b
     """Train (or resume, or just load) the TCIC variant `r` into `checkpoint`; the model and its conditioner."""
     from .conditioning import CaptionConditioner, fit_text_mean
 
-    train_set = CaptionedShapes("train", **{k: v for k, v in r.data.items() if k != "captions"})
+    train_set, val_set = datasets(r)
     model = build_model(r.arch, **r.model_config)
-    fit_text_mean(model, encoder, train_set.captions)
-    conditioner = CaptionConditioner(model, encoder, captions["mode"], captions["dropout"], pool=train_set.captions)
-    train(model, train_set, _val_set(r), r.train_config, checkpoint=checkpoint, condition=conditioner,
+    pool = train_set.captions
+    fit_text_mean(model, encoder, pool)
+    conditioner = CaptionConditioner(model, encoder, captions["mode"], captions["dropout"], pool=pool)
+    train(model, train_set, val_set, r.train_config, checkpoint=checkpoint, condition=conditioner,
           device=device(), progress=progress)
     return model.cpu().eval(), conditioner
 
@@ -155,8 +174,7 @@ def train_recipe(r: Recipe, checkpoint: Path, progress: bool = True) -> Codec:
     """Train (or resume) the image-only model `r` into `checkpoint`."""
     log.info("zoo: training %s into %s", r.key(), checkpoint)
     model = build_model(r.arch, **r.model_config)
-    train(model, CaptionedShapes("train", **r.data), _val_set(r), r.train_config, checkpoint=checkpoint,
-          device=device(), progress=progress)
+    train(model, *datasets(r), r.train_config, checkpoint=checkpoint, device=device(), progress=progress)
     return model.cpu().eval()
 
 

@@ -80,3 +80,25 @@ def test_clear_errors_for_missing_or_malformed_roots(tmp_path):
     (tmp_path / "x.txt").write_text("a caption")
     with pytest.raises(ValueError, match="not a readable image"):
         caption_folder(tmp_path)[0]
+
+
+def test_tcic_train_on_a_captioned_folder(tmp_path, monkeypatch, capsys):
+    from PIL import Image
+
+    from tcic_lib import cli
+    from tcic_lib.data import open_dataset
+    from tcic_lib.train import load_checkpoint
+
+    monkeypatch.setenv("TCIC_CACHE", str(tmp_path / "cache"))
+    rng = np.random.default_rng(0)
+    for i in range(24):
+        Image.fromarray(rng.integers(0, 255, (40, 50, 3), dtype=np.uint8)).save(tmp_path / f"img{i}.png")
+        (tmp_path / f"img{i}.txt").write_text(f"picture number {i}\nanother caption of {i}\n")
+    train, val = (open_dataset("folder", tmp_path, split, 32) for split in ("train", "val"))
+    assert len(train) + len(val) == 24 and len(val) > 0
+    assert not {p for p, _ in train.items} & {p for p, _ in val.items}
+    out = tmp_path / "tcic.pt"
+    assert cli.main(["train", "--model", "tcic", "--profile", "quick", "--steps", "2", "--data", "folder",
+                     "--data-root", str(tmp_path), "--out", str(out)]) == 0
+    assert load_checkpoint(out)["step"] == 2 and "step 2" in capsys.readouterr().out
+    assert cli.main(["train", "--data", "cub200", "--profile", "quick", "--out", str(out)]) == 2  # needs --data-root
