@@ -42,6 +42,7 @@ class Profile:
     aux_lr: float  # learning rate of the entropy bottleneck's auxiliary (quantile) loss
     val_every: int  # validate every this many steps
     tcic_steps: int  # steps per caption-reading codec and its controls (notebook 05; the cpu ones ship trained)
+    gan_steps: int  # adversarial fine-tuning steps (notebook 06)
     # text side (mini-CLIP trained on CaptionedShapes)
     clip_embed_dim: int  # joint image-text embedding width
     clip_width: int  # text transformer width
@@ -62,21 +63,22 @@ PROFILES: dict[str, Profile] = {
     "quick": Profile(
         name="quick", image_size=32, n_train=64, n_val=16, n_test=16,
         N=16, M=24, hyper_stages=1, lmbdas=(0.01, 0.05), steps=60, batch_size=8, lr=1e-3, aux_lr=1e-3,
-        val_every=15, tcic_steps=60, clip_embed_dim=32, clip_width=64, clip_layers=2, clip_steps=40, clip_batch_size=16,
+        val_every=15, tcic_steps=60, gan_steps=6, clip_embed_dim=32, clip_width=64, clip_layers=2, clip_steps=40,
+        clip_batch_size=16,
         eval_images=8,
     ),
     # `make course` on a laptop: the effects show, whole course in ~45 min on 2 cores
     "cpu": Profile(
         name="cpu", image_size=64, n_train=4000, n_val=200, n_test=100,
         N=48, M=64, hyper_stages=1, lmbdas=(0.0035, 0.013, 0.05), steps=2000, batch_size=8, lr=1e-3,
-        aux_lr=1e-3, val_every=500, tcic_steps=6000, clip_embed_dim=64, clip_width=64, clip_layers=2,
+        aux_lr=1e-3, val_every=500, tcic_steps=6000, gan_steps=1500, clip_embed_dim=64, clip_width=64, clip_layers=2,
         clip_steps=1500, clip_batch_size=64, eval_images=48,
     ),
     # Colab / workstation GPU: bigger models, longer training
     "gpu": Profile(
         name="gpu", image_size=128, n_train=40000, n_val=1000, n_test=500,
         N=128, M=192, hyper_stages=2, lmbdas=(0.0018, 0.0035, 0.0067, 0.013, 0.025, 0.05), steps=50000,
-        batch_size=32, lr=1e-4, aux_lr=1e-3, val_every=2000, tcic_steps=50000, clip_embed_dim=256,
+        batch_size=32, lr=1e-4, aux_lr=1e-3, val_every=2000, tcic_steps=50000, gan_steps=20000, clip_embed_dim=256,
         clip_width=256, clip_layers=4, clip_steps=20000, clip_batch_size=256, eval_images=200,
     ),
 }
