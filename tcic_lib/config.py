@@ -71,7 +71,7 @@ PROFILES: dict[str, Profile] = {
     "cpu": Profile(
         name="cpu", image_size=64, n_train=4000, n_val=200, n_test=100,
         N=48, M=64, hyper_stages=1, lmbdas=(0.0035, 0.013, 0.05), steps=2000, batch_size=8, lr=1e-3,
-        aux_lr=1e-3, val_every=500, tcic_steps=6000, gan_steps=1500, clip_embed_dim=64, clip_width=64, clip_layers=2,
+        aux_lr=1e-3, val_every=500, tcic_steps=6000, gan_steps=600, clip_embed_dim=64, clip_width=64, clip_layers=2,
         clip_steps=1500, clip_batch_size=64, eval_images=48,
     ),
     # Colab / workstation GPU: bigger models, longer training

@@ -232,3 +232,35 @@ def ship(checkpoint: Path, out_dir: Path | None = None, card: dict | None = None
                                  **(card or {})}
     (out_dir / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
     return manifest[checkpoint.stem]
+
+
+def gan_recipe(variant: str, encoder, profile: Profile | None = None, lmbda: float | None = None,
+               conditional: bool = True, **gan_changes) -> tuple[str, "GANConfig"]:
+    """Cache key and settings of the adversarially fine-tuned TCIC variant (notebook 06)."""
+    from .adversarial import GANConfig
+
+    p = profile or current_profile()
+    base, _ = tcic_recipe(variant, encoder, p, lmbda)
+    cfg = GANConfig.from_profile(p, base.train_config.lmbda, conditional=conditional, **gan_changes)
+    name = f"gan-{variant}-{'textD' if conditional else 'plainD'}"
+    return cache_key(name, {"base": base.key(), "gan": asdict(cfg)}), cfg
+
+
+def get_gan(variant: str, encoder, profile: Profile | None = None, lmbda: float | None = None,
+            conditional: bool = True, progress: bool = True, **gan_changes):
+    """A TCIC variant whose decoder was fine-tuned against a (text-conditional) discriminator.
+
+    Returns (model, discriminator, conditioner, history rows). Starts from `get_tcic`'s model; cached like it.
+    """
+    from .adversarial import TextConditionalDiscriminator, finetune
+
+    p = profile or current_profile()
+    key, cfg = gan_recipe(variant, encoder, p, lmbda, conditional, **gan_changes)
+    path = cache_dir() / f"{key}.pt"
+    install_shipped(key, path)
+    model, conditioner = get_tcic(variant, encoder, p, lmbda, progress=progress)
+    base, _ = tcic_recipe(variant, encoder, p, lmbda)
+    discriminator = TextConditionalDiscriminator(encoder.dim, cfg.d_channels, conditional=conditional)
+    history = finetune(model, discriminator, datasets(base)[0], cfg, conditioner, checkpoint=path, device=device(),
+                       progress=progress)
+    return model.cpu().eval(), discriminator.cpu().eval(), conditioner, history.rows
