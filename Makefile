@@ -7,13 +7,14 @@ TORCH_PINS := torch==2.14.1 torchvision==0.29.1
 STAMP := $(VENV)/.tcic-installed
 OFFLINE := HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 
-.PHONY: setup test course bench sync clean help
+.PHONY: setup test course bench sync student clean help
 
 help:
 	@echo "make course  execute every notebook (profile: \$$TCIC_PROFILE or auto) into build/course/"
 	@echo "make test    unit tests + nbval on every notebook (quick profile, offline)"
 	@echo "make bench   speed and size ratios (TCIC vs no-text, ours vs CompressAI) into build/bench.json"
 	@echo "make sync    re-pair notebooks/*.py with their .ipynb (jupytext) and strip outputs"
+	@echo "make student student notebooks (solutions replaced by NotImplementedError) into build/student/"
 
 setup: $(STAMP)
 
@@ -33,6 +34,9 @@ course: $(STAMP)
 
 bench: $(STAMP)
 	$(OFFLINE) $(PY) benchmarks/run.py
+
+student: $(STAMP)
+	$(PY) -m tcic_lib.student notebooks build/student
 
 sync: $(STAMP)
 	$(VENV)/bin/jupytext --sync notebooks/[0-9][0-9]_*.py

@@ -83,7 +83,23 @@ assert torch.allclose(from_latent(y_test), x_test, atol=1e-5)  # the transform i
 # ## Quantisation and its noise proxy
 # Rounding makes the latent codable but has zero gradient almost everywhere. During training we
 # replace it with additive uniform noise $y + u$, $u \sim U(-\tfrac12, \tfrac12)$: the error has
-# the same distribution as the rounding error, and the operation is smooth.
+# the same distribution as the rounding error, and the operation is smooth. Write the proxy
+# (the library's `quantize(y, "noise")` is the reference):
+
+# %%
+def my_noise_proxy(y: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    ### BEGIN SOLUTION
+    return y + torch.rand(y.shape, generator=generator) - 0.5
+    ### END SOLUTION
+
+
+# %%
+y_check = torch.randn(50_000, generator=g).requires_grad_(True)
+proxy = my_noise_proxy(y_check, g)
+assert abs((proxy - y_check).var().item() - 1 / 12) < 0.005 and (proxy - y_check).abs().max() <= 0.5
+proxy.sum().backward()
+assert torch.equal(y_check.grad, torch.ones_like(y_check))  # the noise passes gradients straight through
+print("noise proxy: error variance 1/12, gradient 1: ok")
 
 # %%
 y = y_test.flatten()[:20000]
@@ -112,8 +128,22 @@ assert grad_round == 0 and grad_noise > 0
 # ## A factorized entropy model
 # CompressAI's `EntropyBottleneck` learns one flexible density per channel (Ballé et al. 2018).
 # In training mode it adds the noise itself and returns the likelihood of each noisy value; its
-# rate is $\sum -\log_2 p$. We train it on latents of the training scenes to minimise that
-# rate, plus the *auxiliary* loss that places the quantiles the coder needs.
+# rate is $\sum -\log_2 p$ (write it; the library's `estimated_bits` is the reference). We
+# train it on latents of the training scenes to minimise that rate, plus the *auxiliary* loss
+# that places the quantiles the coder needs.
+
+# %%
+def my_rate_bits(likelihoods: torch.Tensor) -> torch.Tensor:
+    ### BEGIN SOLUTION
+    return -torch.log2(likelihoods).sum()
+    ### END SOLUTION
+
+
+# %%
+probabilities = torch.rand(4, 8, generator=g).clamp_min(1e-3)
+assert torch.allclose(my_rate_bits(probabilities), torch.tensor(estimated_bits({"y": probabilities})), rtol=1e-4)
+assert my_rate_bits(torch.full((8,), 0.5)).item() == 8.0  # eight fair coin flips: eight bits
+print("rate estimate: ok")
 
 # %%
 entropy_model = EntropyBottleneck(y_test.shape[1])
@@ -171,8 +201,8 @@ plt.show()
 # %% [markdown]
 # ## The real thing: rANS bytes
 # `update()` tabulates each channel's quantised CDF (with `update_quantiles=True` it also
-recomputes the coder's range from the density, instead of trusting the slowly trained
-auxiliary quantiles); `compress` then runs CompressAI's rANS
+# recomputes the coder's range from the density, instead of trusting the slowly trained
+# auxiliary quantiles); `compress` then runs CompressAI's rANS
 # coder and returns real bytes. In eval mode the model rounds instead of adding noise, and
 # its likelihoods give the estimate to compare with.
 

@@ -100,6 +100,7 @@ class MySSA(nn.Module):
         ### END SOLUTION
 
 
+# %%
 x = torch.randn(2, 16, 8, 8, generator=g)
 t = torch.randn(2, 32, generator=g)
 mine = MySSA(16, 32)

@@ -110,6 +110,7 @@ def my_d_hinge(real, fake, mismatched, mismatch_weight=0.5):
     ### END SOLUTION
 
 
+# %%
 scores = [torch.randn(4, 16, generator=g) for _ in range(3)]
 assert torch.allclose(my_d_hinge(*scores), d_hinge_loss(*scores)["d_loss"])
 print("hinge loss with the mismatched-caption term: ok")
