@@ -169,6 +169,34 @@ def _eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _ablate(args: argparse.Namespace) -> int:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from .ablate import run_grid, summarize
+    from .config import profile
+    from .plots import curves
+    from .text import load_text_encoder
+
+    p = profile(args.profile)
+    encoder = load_text_encoder(args.text_encoder, p)
+    rows = run_grid(encoder, p, args.fusion, args.condition, args.lmbda, progress=not args.quiet)
+    summary = summarize(rows)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    rows.to_csv(out / "rows.csv", index=False, float_format="%.6g")
+    summary.to_csv(out / "summary.csv", float_format="%.6g")
+    fig, ax = plt.subplots(figsize=(6, 4))
+    true = summary.xs("true", level="condition").reset_index()
+    curves(ax, true, "psnr", x="bpp_latent", by="fusion", label="PSNR (dB), true caption")
+    fig.savefig(out / "rd.png", dpi=120)
+    print(summary.round(3).to_string())
+    print(f"{out}: rows.csv, summary.csv, rd.png")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tcic", description="Perceptual image compression with text as decoder-side information."
@@ -226,6 +254,16 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--out", default="build/eval", help="output folder")
     ev.add_argument("--quiet", action="store_true", help="no progress bar")
     ev.set_defaults(func=_eval)
+
+    ab = sub.add_parser("ablate", help="fusion x caption condition x rate grid from zoo models: tables and an RD plot")
+    ab.add_argument("--fusion", nargs="+", default=["none", "concat", "film", "ssa", "xattn"])
+    ab.add_argument("--condition", nargs="+", default=["true", "shuffled", "none"])
+    ab.add_argument("--lmbda", type=float, nargs="+", help="rates (default: the profile's)")
+    ab.add_argument("--text-encoder", default="minclip", help="the encoder the models read (default: minclip)")
+    ab.add_argument("--profile", help="quick, cpu or gpu (default: $TCIC_PROFILE or auto)")
+    ab.add_argument("--out", default="build/ablate", help="output folder")
+    ab.add_argument("--quiet", action="store_true", help="no progress bars")
+    ab.set_defaults(func=_ablate)
 
     course = sub.add_parser("course", help="execute every notebook and render it to HTML")
     course.add_argument("--notebooks", default="notebooks", help="folder of NN_topic.ipynb files")
