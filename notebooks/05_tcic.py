@@ -70,8 +70,8 @@ import torch.nn.functional as F
 from tcic_lib import zoo
 from tcic_lib.bitstream import decode, encode
 from tcic_lib.config import profile, seed_everything
-from tcic_lib.data import CaptionedShapes, caption_information_bits, object_mask
-from tcic_lib.evaluate import caption_decode_rows
+from tcic_lib.data import caption_information_bits
+from tcic_lib.evaluate import caption_decode_rows, decode_conditions, object_regions, shapes_test_scenes
 from tcic_lib.metrics import bd_psnr, bd_rate
 from tcic_lib.models import TCIC, Hyperprior
 from tcic_lib.text import minclip
@@ -89,11 +89,8 @@ print(f"profile {p.name}: {p.image_size}px, N={p.N}, M={p.M}, lambdas {p.lmbdas}
 # bound on what it could save a *lossless* coder, per Slepian-Wolf:
 
 # %%
-test_set = CaptionedShapes("test", size=p.image_size, n=p.n_test, seed=p.seed)
-n_eval = min(p.eval_images, len(test_set))
-images = [test_set[i][0] for i in range(n_eval)]
-captions = [test_set.caption(i) for i in range(n_eval)]
-scenes = [test_set.scene(i) for i in range(n_eval)]
+images, captions, scenes = shapes_test_scenes(p)
+n_eval = len(images)
 info_bits = np.array([caption_information_bits(s) for s in scenes])
 utf8_bits = np.array([8 * len(c.encode()) for c in captions])
 pixels = p.image_size**2
@@ -158,10 +155,9 @@ plt.show()
 # pixels, where the caption has the most to say.
 
 # %%
-shuffled = captions[1:] + captions[:1]
-conditions = {"true": captions, "shuffled": shuffled, "none": [None] * n_eval}
-regions = {"objects": [object_mask(s, p.image_size) for s in scenes],
-           "patterned": [object_mask(s, p.image_size, patterned_only=True) for s in scenes]}
+conditions = decode_conditions(captions)
+shuffled = conditions["shuffled"]
+regions = object_regions(scenes, p.image_size)
 rows = []
 for (variant, lmbda), model in models.items():
     rows += caption_decode_rows(model, encoder, images, captions, conditions, regions, variant=variant, lmbda=lmbda)

@@ -55,8 +55,7 @@ import torch.nn.functional as F
 from tcic_lib import zoo
 from tcic_lib.adversarial import TextConditionalDiscriminator, matching_aware_gradient_penalty
 from tcic_lib.config import profile, seed_everything
-from tcic_lib.data import CaptionedShapes
-from tcic_lib.evaluate import evaluate_codecs, model_setting
+from tcic_lib.evaluate import evaluate_codecs, model_setting, shapes_test_scenes
 from tcic_lib.losses import d_hinge_loss
 from tcic_lib.metrics import QualityMetrics
 from tcic_lib.plots import crop_grid
@@ -74,10 +73,8 @@ print(f"profile {p.name}: fine-tuning at λ={lmbda:g} for {p.gan_steps} steps")
 # (the mean squared Laplacian) than the originals.
 
 # %%
-test_set = CaptionedShapes("test", size=p.image_size, n=p.n_test, seed=p.seed)
-n_eval = min(p.eval_images, len(test_set))
-images = torch.stack([test_set[i][0] for i in range(n_eval)])
-captions = [test_set.caption(i) for i in range(n_eval)]
+test_images, captions, _ = shapes_test_scenes(p)
+images, n_eval = torch.stack(test_images), len(test_images)
 rd_model, conditioner = zoo.get_tcic("tcic", encoder, p, lmbda, progress=False)
 
 
@@ -170,7 +167,7 @@ metrics = QualityMetrics(encoder)
 settings = [model_setting("RD only (tcic)", rd_model, "rd", encoder),
             model_setting("RD only (control)", zoo.get_tcic("control", encoder, p, lmbda, progress=False)[0], "rd", encoder)]
 settings += [model_setting(name, model, "gan", encoder) for name, (model, _, _, _) in finetuned.items()]
-shapes = [test_set[i] for i in range(n_eval)]
+shapes = list(zip(test_images, captions))
 rows, summary = evaluate_codecs(settings, shapes, metrics, progress=False)
 columns = ["codec", "bpp_image", "psnr", "lpips", "fid", "kid", "clip_caption", "clip_image"]
 print({k: metrics.labels[k] for k in ("lpips", "fid", "clip_caption") if k in metrics.labels})

@@ -51,8 +51,8 @@ import torch
 
 from tcic_lib import zoo
 from tcic_lib.config import profile, seed_everything
-from tcic_lib.data import CaptionedPhotos, CaptionedShapes
-from tcic_lib.evaluate import compressai_settings, evaluate_codecs, model_setting, pil_settings
+from tcic_lib.data import CaptionedPhotos
+from tcic_lib.evaluate import compressai_settings, evaluate_codecs, model_setting, pil_settings, shapes_test_scenes
 from tcic_lib.metrics import QualityMetrics, Unavailable, bd_psnr, bd_rate, fid_kid
 from tcic_lib.plots import crop_grid, rd_rp_figure
 from tcic_lib.pretrained import weights_report
@@ -99,8 +99,7 @@ print(len(settings), "codec settings")
 # summary per setting with FID/KID over the whole set's patches.
 
 # %%
-test_set = CaptionedShapes("test", size=p.image_size, n=p.n_test, seed=p.seed)
-shapes = [test_set[i] for i in range(min(p.eval_images, len(test_set)))]
+shapes = list(zip(*shapes_test_scenes(p)[:2]))  # (image, caption) pairs
 rows, summary = evaluate_codecs(settings, shapes, metrics, progress=False)
 print(f"{len(rows)} rows: {len(shapes)} images x {len(settings)} settings")
 rows.head(3)

@@ -45,7 +45,8 @@ import matplotlib.pyplot as plt
 import torch
 
 from tcic_lib import zoo
-from tcic_lib.ablate import run_grid, summarize, test_scenes
+from tcic_lib.ablate import run_grid, summarize
+from tcic_lib.evaluate import shapes_test_scenes
 from tcic_lib.config import profile, seed_everything
 from tcic_lib.plots import curves
 from tcic_lib.text import minclip
@@ -113,7 +114,7 @@ assert abs(at_middle.loc[("none", "true"), "cost_of_shuffled"]) < 1e-9  # no cap
 # caption. The bpp does not move: the caption is decoder-side information.
 
 # %%
-images, captions, _ = test_scenes(p)
+images, captions, _ = shapes_test_scenes(p)
 tcic_models = {lmbda: zoo.get_tcic("tcic", encoder, p, lmbda, progress=False)[0] for lmbda in p.lmbdas}
 playground = CaptionPlayground(tcic_models, encoder, images, captions)
 

@@ -24,8 +24,7 @@ import torch
 
 from tcic_lib import zoo
 from tcic_lib.config import profile
-from tcic_lib.data import CaptionedShapes, object_mask
-from tcic_lib.evaluate import caption_decode_rows
+from tcic_lib.evaluate import caption_decode_rows, decode_conditions, object_regions, shapes_test_scenes
 from tcic_lib.metrics import bd_psnr, bd_rate
 from tcic_lib.text import _minclip_path, minclip
 
@@ -51,12 +50,8 @@ def machine() -> str:
 
 def measure(p, encoder) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Notebook 05's measurement with the shipped weights, loaded through a fresh cache."""
-    test = CaptionedShapes("test", size=p.image_size, n=p.n_test, seed=p.seed)
-    n = min(p.eval_images, len(test))
-    images, captions, scenes = [test[i][0] for i in range(n)], [test.caption(i) for i in range(n)], [test.scene(i) for i in range(n)]
-    conditions = {"true": captions, "shuffled": captions[1:] + captions[:1], "none": [None] * n}
-    regions = {"objects": [object_mask(s, p.image_size) for s in scenes],
-               "patterned": [object_mask(s, p.image_size, patterned_only=True) for s in scenes]}
+    images, captions, scenes = shapes_test_scenes(p)
+    conditions, regions = decode_conditions(captions), object_regions(scenes, p.image_size)
     rows = []
     for variant, lmbda, fusion in shipped_models(p, encoder):
         model = zoo.get_tcic(variant, encoder, p, lmbda, fusion=fusion, progress=False)[0]

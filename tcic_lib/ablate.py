@@ -14,18 +14,10 @@ import pandas as pd
 
 from . import zoo
 from .config import Profile, profile as current_profile
-from .data import CaptionedShapes, object_mask
-from .evaluate import caption_decode_rows
+from .evaluate import caption_decode_rows, decode_conditions, object_regions, shapes_test_scenes
 
 FUSIONS = ("none", "concat", "film", "ssa", "xattn")
 CONDITIONS = ("true", "shuffled", "none")
-
-
-def test_scenes(p: Profile) -> tuple[list, list[str], list]:
-    """The profile's held-out evaluation scenes: images, captions, scene parameters."""
-    test = CaptionedShapes("test", size=p.image_size, n=p.n_test, seed=p.seed)
-    n = min(p.eval_images, len(test))
-    return [test[i][0] for i in range(n)], [test.caption(i) for i in range(n)], [test.scene(i) for i in range(n)]
 
 
 def grid_models(encoder, p: Profile, fusions, lmbdas, progress: bool = False) -> dict:
@@ -45,9 +37,9 @@ def run_grid(encoder, p: Profile | None = None, fusions=FUSIONS, conditions=COND
     unknown = set(conditions) - set(CONDITIONS)
     if unknown:
         raise ValueError(f"unknown caption conditions {sorted(unknown)}; known: {', '.join(CONDITIONS)}")
-    images, captions, scenes = test_scenes(p)
-    given = {"true": captions, "shuffled": captions[1:] + captions[:1], "none": [None] * len(captions)}
-    regions = {"patterned": [object_mask(s, p.image_size, patterned_only=True) for s in scenes]}
+    images, captions, scenes = shapes_test_scenes(p)
+    given = decode_conditions(captions)
+    regions = {"patterned": object_regions(scenes, p.image_size)["patterned"]}
     rows = []
     for (fusion, lmbda), model in grid_models(encoder, p, fusions, lmbdas or p.lmbdas, progress).items():
         rows += caption_decode_rows(model, encoder, images, captions, {c: given[c] for c in conditions}, regions,

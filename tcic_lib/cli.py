@@ -134,8 +134,8 @@ def _eval(args: argparse.Namespace) -> int:
 
     matplotlib.use("Agg")
     from .config import profile
-    from .data import CaptionedPhotos, CaptionedShapes
-    from .evaluate import evaluate_codecs
+    from .data import CaptionedPhotos
+    from .evaluate import evaluate_codecs, shapes_test_scenes
     from .metrics import QualityMetrics, Unavailable
     from .plots import rd_rp_figure
     from .text import load_text_encoder
@@ -148,8 +148,7 @@ def _eval(args: argparse.Namespace) -> int:
     if args.data == "photos":
         data = CaptionedPhotos(max_side=args.max_side)
     else:
-        data = CaptionedShapes("test", size=p.image_size, n=p.n_test, seed=p.seed)
-        data = [data[i] for i in range(min(p.eval_images, len(data)))]
+        data = list(zip(*shapes_test_scenes(p)[:2]))
     try:
         settings = _eval_settings(args, encoder)
     except Unavailable as err:

@@ -67,6 +67,28 @@ def codec_point(model: Codec, images: list[torch.Tensor], captions: list[str] | 
     return {"bpp_latent": float(np.mean(latent)), "bpp": float(np.mean(total)), "psnr": float(np.mean(psnrs))}
 
 
+def shapes_test_scenes(p) -> tuple[list[torch.Tensor], list[str], list]:
+    """The profile's held-out CaptionedShapes evaluation scenes: images, captions, scene parameters."""
+    from .data import CaptionedShapes
+
+    test = CaptionedShapes("test", size=p.image_size, n=p.n_test, seed=p.seed)
+    n = min(p.eval_images, len(test))
+    return [test[i][0] for i in range(n)], [test.caption(i) for i in range(n)], [test.scene(i) for i in range(n)]
+
+
+def decode_conditions(captions: list[str]) -> dict[str, list[str | None]]:
+    """What the decoder is given: each image's caption, the next image's (shuffled), or none."""
+    return {"true": list(captions), "shuffled": captions[1:] + captions[:1], "none": [None] * len(captions)}
+
+
+def object_regions(scenes, size: int) -> dict[str, list[np.ndarray]]:
+    """Per-scene masks of all objects and of the patterned ones, for `caption_decode_rows`."""
+    from .data import object_mask
+
+    return {"objects": [object_mask(s, size) for s in scenes],
+            "patterned": [object_mask(s, size, patterned_only=True) for s in scenes]}
+
+
 def region_psnr(x_hat: torch.Tensor, x: torch.Tensor, region: np.ndarray) -> float:
     """PSNR over the pixels where `region` (H, W) is True; NaN for an empty region."""
     if not region.any():
