@@ -129,19 +129,24 @@ print(f"an untrained D: penalty {matching_aware_gradient_penalty(d, images[:4], 
 # - **text D**: TCIC with the text-conditional discriminator (the paper's claim);
 # - **plain D**: TCIC with the same discriminator minus its caption term;
 # - **control, text D**: the capacity-matched control of notebook 05 (its decoder reads
-#   unrelated captions), fine-tuned the same way.
+#   unrelated captions), fine-tuned the same way;
+# - **no adversary**: TCIC fine-tuned with the same loop and losses but the adversarial weight
+#   at zero. The RD model's decoder was trained on noisy latents and decodes rounded ones;
+#   any fine-tuning on rounded latents can help PSNR and LPIPS by itself, and this run measures
+#   how much. Only what the GAN runs gain beyond it is the adversary's.
 #
-# The same steps, learning rates and weights for all three. Frozen encoders: every model's
+# The same steps, learning rates and weights for all four. Frozen encoders: every model's
 # files are byte-for-byte those of its RD model, so the comparison is at identical bpp.
 
 # %%
 runs = {
-    "TCIC + text D": ("tcic", True),
-    "TCIC + plain D": ("tcic", False),
-    "control + text D": ("control", True),
+    "TCIC + text D": ("tcic", True, {}),
+    "TCIC + plain D": ("tcic", False, {}),
+    "control + text D": ("control", True, {}),
+    "TCIC, no adversary": ("tcic", True, {"adv_weight": 0.0}),
 }
-finetuned = {name: zoo.get_gan(variant, encoder, p, lmbda, conditional=cond, progress=False)
-             for name, (variant, cond) in runs.items()}
+finetuned = {name: zoo.get_gan(variant, encoder, p, lmbda, conditional=cond, progress=False, **changes)
+             for name, (variant, cond, changes) in runs.items()}
 
 fig, axes = plt.subplots(1, 3, figsize=(13, 3))
 for name, (_, _, _, rows) in finetuned.items():
@@ -166,7 +171,7 @@ plt.show()
 metrics = QualityMetrics(encoder)
 settings = [model_setting("RD only (tcic)", rd_model, "rd", encoder),
             model_setting("RD only (control)", zoo.get_tcic("control", encoder, p, lmbda, progress=False)[0], "rd", encoder)]
-settings += [model_setting(name, model, "gan", encoder) for name, (model, _, _, _) in finetuned.items()]
+settings += [model_setting(name, model, "fine-tuned", encoder) for name, (model, _, _, _) in finetuned.items()]
 shapes = list(zip(test_images, captions))
 rows, summary = evaluate_codecs(settings, shapes, metrics, progress=False)
 columns = ["codec", "bpp_image", "psnr", "lpips", "fid", "kid", "clip_caption", "clip_image"]
@@ -183,7 +188,7 @@ for metric in ("lpips", "fid", "kid"):
         verdict = "lower" if text_d[metric] < base[metric] else "not lower"
         print(f"{metric}: RD {base[metric]:.4f} -> text D {text_d[metric]:.4f} ({verdict})")
 print(f"PSNR cost of fine-tuning: {base['psnr'] - text_d['psnr']:+.2f} dB")
-for other in ("TCIC + plain D", "control + text D"):
+for other in ("TCIC + plain D", "control + text D", "TCIC, no adversary"):
     diffs = {m: text_d[m] - table.loc[other, m] for m in ("lpips", "fid", "clip_caption") if m in table}
     print(f"text D minus {other}:", {k: round(v, 4) for k, v in diffs.items()})
 
@@ -197,7 +202,7 @@ side = p.image_size // 2
 grid = []
 for i in range(min(3, n_eval)):
     row = {"original": images[i]}
-    for s in settings[:1] + settings[2:4]:
+    for s in settings[:1] + settings[2:4] + settings[5:]:
         x_hat, nbytes, _ = s.code(images[i], captions[i])
         row[f"{s.codec}\n{8 * nbytes / images[i][0].numel():.3f} bpp"] = x_hat
     grid.append(row)

@@ -29,6 +29,7 @@ from tcic_lib.metrics import bd_psnr, bd_rate
 from tcic_lib.text import _minclip_path, minclip
 
 VARIANTS = ("notext", "control", "tcic")
+GAN_RUNS = (("tcic", True, {}), ("tcic", False, {}), ("control", True, {}), ("tcic", True, {"adv_weight": 0.0}))
 
 
 def shipped_models(p, encoder) -> list[tuple[str, float, str]]:
@@ -42,10 +43,18 @@ def wall_seconds(logs: Path, variant: str, lmbda: float, fusion: str) -> int | N
     return int(found.group(1)) if found else None
 
 
+def gan_wall_seconds(logs: Path, variant: str, conditional: bool, changes: dict) -> int | None:
+    pattern = rf"DONE {variant} noadv wall_s (\d+)" if changes else rf"DONE {variant} conditional={conditional} wall_s (\d+)"
+    text = " ".join(log.read_text() for log in sorted(logs.glob("gan*.log")))
+    found = re.search(pattern, text)
+    return int(found.group(1)) if found else None
+
+
 def machine() -> str:
     cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                 if line.startswith("model name")), platform.processor())
-    return f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__}; two trainings in parallel, 1 thread each"
+    return (f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__}; 2-4 jobs shared the 2 cores "
+            "(1 thread each), so wall times are upper bounds")
 
 
 def measure(p, encoder) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -120,6 +129,13 @@ def main() -> None:
         entries[r.key()] = zoo.ship(r.path, args.out, card={
             "command": command, "steps": state["step"], "wall_s": wall_seconds(args.logs, variant, lmbda, fusion),
             "val_bpp": last["bpp_loss"], "val_psnr": last["psnr"], "variant": variant, "lmbda": lmbda, "fusion": fusion})
+    for variant, conditional, changes in GAN_RUNS:  # notebook 06
+        key, cfg = zoo.gan_recipe(variant, encoder, p, p.lmbdas[0], conditional, **changes)
+        path = zoo.cache_dir() / f"{key}.pt"
+        entries[key] = zoo.ship(path, args.out, card={
+            "command": f"notebook 06: zoo.get_gan({variant!r}, conditional={conditional}"
+                       + "".join(f", {k}={v}" for k, v in changes.items()) + f") at λ={p.lmbdas[0]:g}",
+            "steps": zoo.load_checkpoint(path)["step"], "wall_s": gan_wall_seconds(args.logs, variant, conditional, changes)})
     # measure what learners will load: the shipped files through an empty cache
     with tempfile.TemporaryDirectory() as tmp:
         os.environ[zoo.CACHE_ENV], os.environ[zoo.SHIPPED_ENV] = tmp, str(args.out)

@@ -138,8 +138,9 @@ def finetune(model, discriminator: TextConditionalDiscriminator, train_set, cfg:
         state = load_checkpoint(checkpoint, map_location=device)
         model.load_state_dict(state["state_dict"])
         discriminator.load_state_dict(state["extra"]["discriminator"])
-        opt_g.load_state_dict(state["extra"]["opt_g"])
-        opt_d.load_state_dict(state["extra"]["opt_d"])
+        if "opt_g" in state["extra"]:  # shipped checkpoints carry no optimiser state
+            opt_g.load_state_dict(state["extra"]["opt_g"])
+            opt_d.load_state_dict(state["extra"]["opt_d"])
         history, start = GANHistory(state["history"]["rows"]), int(state["step"])
     end = cfg.steps if stop_at is None else min(cfg.steps, stop_at)
     bar = tqdm(range(start, end), desc=f"GAN fine-tune λ={cfg.lmbda:g}", disable=not progress, initial=start,

@@ -222,9 +222,12 @@ def ship(checkpoint: Path, out_dir: Path | None = None, card: dict | None = None
     checkpoint, out_dir = Path(checkpoint), Path(out_dir or shipped_dir())
     state = torch.load(checkpoint, map_location="cpu", weights_only=True)
     state = {k: v for k, v in state.items() if k not in ("optimizer", "aux_optimizer")}
+    if "extra" in state:  # e.g. a GAN run's discriminator stays, its optimiser states go
+        state["extra"] = {k: v for k, v in state["extra"].items() if not k.startswith("opt")}
     state["state_dict"] = {k: v.half() if v.is_floating_point() else v for k, v in state["state_dict"].items()}
-    if "history" in state:  # keep validation, thin the per-step training log
-        state["history"]["train"] = state["history"]["train"][::10]
+    for log_name in ("train", "rows"):  # per-step training logs are thinned; validation rows stay
+        if log_name in state.get("history", {}):
+            state["history"][log_name] = state["history"][log_name][::10]
     out = out_dir / checkpoint.name
     write_atomically(state, out)
     manifest = shipped_manifest(out_dir)
