@@ -275,21 +275,22 @@ assert all(0 <= m.min() and m.max() <= 1 for m in masks.values())
 
 # %% [markdown]
 # Read the numbers above before the pictures. When we ran the `cpu` profile, the caption moved
-# the mask a lot (0.29 on average; about 0.01 for an all-solid caption, about 0.9 otherwise)
-# while the mask varied little *within* an image (std 0.02 over pixels): the block
-# learned a caption-driven gate ("this scene has patterns to draw, open up"), not an object
-# mask. That is what a single sentence vector allows: it says *which* patterns occur, not
-# *where*. Binding words to places needs per-token features (the `xattn` fusion) or a spatial
-# caption map, which notebook 05 compares.
+# the mask by 0.06 on average while the mask varied by 0.04 over the pixels of an image, with a
+# mean level between 0.25 and 0.46 per scene: the mask follows the image somewhat and the
+# caption shifts it a little; it is neither a clean object map nor a pure caption switch. (A
+# first version of the head, a full 3x3 conv over features and caption, learned a
+# caption-driven gate instead: 0.29 against 0.02.) A single sentence vector says *which*
+# patterns occur, not *where*. Binding words to places needs per-token features (the `xattn`
+# fusion), which notebook 05 compares.
 
 # %% [markdown]
 # ## What to take to the codec
 # - The SSA block is the identity until trained, so it can be added after every synthesis stage.
 # - On a task where the caption carries information the pixels lack, the blocks that read it
 #   can beat the one that does not; shuffled captions tell a caption gain from a capacity gain
-#   (in our `cpu` run: input 21.7 dB, `none` 22.8, `film` 23.3, `ssa` 23.1 with true captions;
-#   with shuffled captions both fell to 22.3, below `none`).
-# - A pooled caption vector makes the SSA mask a gate, not a map: spatial binding is the open
-#   question for the codec.
+#   (in our `cpu` run: input 21.7 dB, `none` 22.8, `film` 23.3, `ssa` 23.2 with true captions;
+#   with shuffled captions they fell to 22.3 and 22.4, below `none`).
+# - With a pooled caption vector the SSA mask cannot tie words to objects: spatial binding is the
+#   open question for the codec.
 # - Notebook 05 puts these blocks into the hyperprior decoder (TCIC) and measures the same
 #   questions against a capacity-matched control, at equal bits.
