@@ -217,14 +217,21 @@ def install_shipped(key: str, dest: Path) -> bool:
     return True
 
 
+def _half(value):
+    """fp16 copies of the floating-point tensors of a state dict; anything else as it is."""
+    if isinstance(value, dict) and all(isinstance(v, torch.Tensor) for v in value.values()):
+        return {k: v.half() if v.is_floating_point() else v for k, v in value.items()}
+    return value
+
+
 def ship(checkpoint: Path, out_dir: Path | None = None, card: dict | None = None) -> dict:
     """Store a finished checkpoint in fp16 (no optimiser state) under `out_dir` and list it in the manifest."""
     checkpoint, out_dir = Path(checkpoint), Path(out_dir or shipped_dir())
     state = torch.load(checkpoint, map_location="cpu", weights_only=True)
     state = {k: v for k, v in state.items() if k not in ("optimizer", "aux_optimizer")}
-    if "extra" in state:  # e.g. a GAN run's discriminator stays, its optimiser states go
-        state["extra"] = {k: v for k, v in state["extra"].items() if not k.startswith("opt")}
-    state["state_dict"] = {k: v.half() if v.is_floating_point() else v for k, v in state["state_dict"].items()}
+    if "extra" in state:  # e.g. a GAN run's discriminator stays (in fp16 too), its optimiser states go
+        state["extra"] = {k: _half(v) for k, v in state["extra"].items() if not k.startswith("opt")}
+    state["state_dict"] = _half(state["state_dict"])
     for log_name in ("train", "rows"):  # per-step training logs are thinned; validation rows stay
         if log_name in state.get("history", {}):
             state["history"][log_name] = state["history"][log_name][::10]
