@@ -32,8 +32,9 @@ test: $(STAMP)
 course: $(STAMP)
 	$(OFFLINE) $(VENV)/bin/tcic -v course --notebooks notebooks --out build/course
 
+BENCH_NOTEBOOKS ?= quick  # add cpu to time the course's cpu profile too (long on a cold cache)
 bench: $(STAMP)
-	$(OFFLINE) $(PY) benchmarks/run.py
+	$(OFFLINE) $(PY) benchmarks/run.py --notebooks $(BENCH_NOTEBOOKS)
 
 student: $(STAMP)
 	$(PY) -m tcic_lib.student notebooks build/student

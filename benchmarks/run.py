@@ -153,7 +153,7 @@ def main(notebook_profiles: list[str]) -> dict:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--notebooks", nargs="*", default=["quick", "cpu"],
+    parser.add_argument("--notebooks", nargs="*", default=["quick"],
                         help="profiles in which to time every notebook (none: skip)")
     out = main(parser.parse_args().notebooks)
     Path("build").mkdir(exist_ok=True)
