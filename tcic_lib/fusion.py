@@ -134,15 +134,22 @@ class SSAFusion(nn.Module):
         query = self.mask_weight.expand(x.shape[0], -1)
         if self.mask_query is not None:
             query = query + self.mask_query(t)
-        logits = torch.einsum("bkhw,bk->bhw", self.mask_keys(x), query)[:, None] + self.mask_bias
+        logits = (self.mask_keys(x) * query[..., None, None]).sum(1, keepdim=True) + self.mask_bias
         return torch.sigmoid(logits)
 
     def forward(self, x: torch.Tensor, text: TextCondition | None = None) -> torch.Tensor:
         t = _pooled(text, x, self.text_dim)
         mask = self.predict_mask(x, t)  # (B, 1, H, W)
         self.last_mask = mask.detach()
-        affine = self.gamma(t)[..., None, None] * self.norm(x) + self.beta(t)[..., None, None]
-        return x + mask * affine
+        # gamma * norm(x) + beta == scale * x + shift with per-image, per-channel scale and shift:
+        # two passes over the (large) feature map instead of six
+        flat = x.flatten(1)
+        mean = flat.mean(1)
+        var = (flat.square().mean(1) - mean.square()).clamp_min(0)  # faster than var_mean on CPU
+        scale = self.gamma(t) * torch.rsqrt(var + self.norm.eps)[:, None]  # (B, C)
+        shift = self.beta(t) - scale * mean[:, None]
+        affine = torch.addcmul(shift[..., None, None], scale[..., None, None], x)
+        return torch.addcmul(x, mask, affine)
 
 
 class CrossAttentionFusion(nn.Module):

@@ -66,3 +66,15 @@ def test_errors():
         build_fusion("gate", 8, 16)
     with pytest.raises(ValueError, match="do not fit"):
         build_fusion("film", 8, 16)(torch.randn(2, 8, 3, 3), TextCondition(torch.randn(2, 15)))
+
+
+def test_ssa_fused_affine_equals_the_normalised_form():
+    torch.manual_seed(0)
+    block = SSAFusion(8, 16)
+    for layer in (block.gamma[-1], block.beta[-1], block.mask_query[-1]):
+        torch.nn.init.normal_(layer.weight)
+    x, text = torch.randn(3, 8, 5, 7) * 3 + 1, _text(b=3)
+    t = text.pooled
+    reference = x + block.predict_mask(x, t) * (block.gamma(t)[..., None, None] * block.norm(x)
+                                                 + block.beta(t)[..., None, None])
+    assert torch.allclose(block(x, text), reference, atol=1e-5)
