@@ -247,7 +247,10 @@ class TCIC(Hyperprior):
     plain `Hyperprior` (same parameters).
     """
 
-    reads_captions = True
+    @property
+    def reads_captions(self) -> bool:
+        """Whether the decoder uses a caption (with fusion `none` it is the plain hyperprior)."""
+        return self.fusion != "none"
 
     def __init__(self, N: int = 64, M: int = 96, hyper_stages: int = 2, fusion: str = "ssa", text_dim: int = 512):
         self.fusion, self.text_dim = fusion, int(text_dim)

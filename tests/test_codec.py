@@ -223,3 +223,13 @@ def test_tcic_bitstream_uses_the_stored_or_given_caption():
     assert torch.equal(decode(model, data, None, FakeEncoder()), no_caption)  # None overrides the stored caption
     with pytest.raises(ValueError, match="text_encoder"):
         decode(model, data)
+
+
+def test_a_tcic_without_fusion_needs_no_caption_or_encoder():
+    from tcic_lib.bitstream import decode, encode
+
+    model = TCIC(8, 12, hyper_stages=1, fusion="none", text_dim=8).eval()
+    model.update(force=True)
+    assert not model.reads_captions and TCIC(8, 12, hyper_stages=1, fusion="ssa", text_dim=8).reads_captions
+    x = torch.rand(3, 16, 16)
+    assert decode(model, encode(model, x)).shape == x.shape  # no text encoder needed
