@@ -71,8 +71,8 @@ from tcic_lib import zoo
 from tcic_lib.bitstream import decode, encode
 from tcic_lib.config import profile, seed_everything
 from tcic_lib.data import caption_information_bits
-from tcic_lib.evaluate import caption_decode_rows, decode_conditions, object_regions, shapes_test_scenes
-from tcic_lib.metrics import bd_psnr, bd_rate
+from tcic_lib.evaluate import (bd_table, caption_decode_rows, decode_conditions, object_regions, shapes_test_scenes,
+                               variant_curve)
 from tcic_lib.models import TCIC, Hyperprior
 from tcic_lib.text import minclip
 from tcic_lib.train import load_checkpoint
@@ -173,8 +173,7 @@ summary.round(3)
 
 # %%
 def curve(variant, condition="true", column="psnr"):
-    part = summary.xs((variant, condition), level=("variant", "condition"))
-    return part["bpp_latent"].to_numpy(), part[column].to_numpy()
+    return variant_curve(summary, variant, condition, column)
 
 
 fig, axes = plt.subplots(1, 2, figsize=(11, 4))
@@ -196,16 +195,7 @@ plt.show()
 # rate points (the `quick` profile) both are rough.
 
 # %%
-def bd_row(test, anchor, test_condition="true", column="psnr"):
-    rt, dt = curve(test, test_condition, column)
-    ra, da = curve(anchor, "true", column)
-    return {"test": f"{test} ({test_condition} caption)", "anchor": anchor, "metric": column,
-            "BD-PSNR (dB)": bd_psnr(ra, da, rt, dt), "BD-rate (%)": bd_rate(ra, da, rt, dt)}
-
-
-comparisons = [("tcic", "control", "true"), ("tcic", "notext", "true"), ("control", "notext", "true"),
-               ("tcic", "control", "shuffled"), ("tcic", "control", "none")]
-bd = pd.DataFrame([bd_row(t, a, c, col) for col in ("psnr", "psnr_patterned") for t, a, c in comparisons])
+bd = bd_table(summary)  # tcic vs control, tcic vs notext, control vs notext, shuffled / no caption vs control
 bd.round(2)
 
 # %%

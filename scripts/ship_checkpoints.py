@@ -24,8 +24,7 @@ import torch
 
 from tcic_lib import zoo
 from tcic_lib.config import profile
-from tcic_lib.evaluate import caption_decode_rows, decode_conditions, object_regions, shapes_test_scenes
-from tcic_lib.metrics import bd_psnr, bd_rate
+from tcic_lib.evaluate import bd_table, caption_decode_rows, decode_conditions, object_regions, shapes_test_scenes
 from tcic_lib.text import _minclip_path, minclip
 
 VARIANTS = ("notext", "control", "tcic")
@@ -69,22 +68,7 @@ def measure(p, encoder) -> tuple[pd.DataFrame, pd.DataFrame]:
     table = pd.DataFrame(rows)
     summary = table.groupby(["fusion", "variant", "lmbda", "condition"])[
         ["bpp_latent", "psnr", "psnr_objects", "psnr_patterned"]].mean()
-    ssa = summary.xs("ssa", level="fusion")
-
-    def curve(variant, condition="true", column="psnr"):
-        part = ssa.xs((variant, condition), level=("variant", "condition"))
-        return part["bpp_latent"].to_numpy(), part[column].to_numpy()
-
-    bd = []
-    for column in ("psnr", "psnr_patterned"):
-        for test_v, anchor, condition in [("tcic", "control", "true"), ("tcic", "notext", "true"),
-                                          ("control", "notext", "true"), ("tcic", "control", "shuffled"),
-                                          ("tcic", "control", "none")]:
-            rt, dt = curve(test_v, condition, column)
-            ra, da = curve(anchor, "true", column)
-            bd.append({"test": f"{test_v} ({condition} caption)", "anchor": anchor, "metric": column,
-                       "BD-PSNR (dB)": bd_psnr(ra, da, rt, dt), "BD-rate (%)": bd_rate(ra, da, rt, dt)})
-    return summary, pd.DataFrame(bd)
+    return summary, bd_table(summary.xs("ssa", level="fusion"))
 
 
 def card(p, entries: dict, summary: pd.DataFrame, bd: pd.DataFrame, n_test: int) -> str:

@@ -123,6 +123,33 @@ def caption_decode_rows(model: Codec, encoder, images: list[torch.Tensor], capti
     return rows
 
 
+VARIANT_COMPARISONS = (  # (test, anchor, caption the test model decodes with); notebook 05's table
+    ("tcic", "control", "true"), ("tcic", "notext", "true"), ("control", "notext", "true"),
+    ("tcic", "control", "shuffled"), ("tcic", "control", "none"),
+)
+
+
+def variant_curve(summary: pd.DataFrame, variant: str, condition: str = "true", column: str = "psnr"):
+    """(latent bpp, metric) over the rates of one variant and caption condition of a summary
+    indexed by (variant, lmbda, condition)."""
+    part = summary.xs((variant, condition), level=("variant", "condition"))
+    return part["bpp_latent"].to_numpy(), part[column].to_numpy()
+
+
+def bd_table(summary: pd.DataFrame, comparisons=VARIANT_COMPARISONS, columns=("psnr", "psnr_patterned")) -> pd.DataFrame:
+    """BD-PSNR and BD-rate of each (test, anchor, test's caption condition); anchors use the true caption."""
+    from .metrics import bd_psnr, bd_rate
+
+    rows = []
+    for column in columns:
+        for test, anchor, condition in comparisons:
+            rt, dt = variant_curve(summary, test, condition, column)
+            ra, da = variant_curve(summary, anchor, "true", column)
+            rows.append({"test": f"{test} ({condition} caption)", "anchor": anchor, "metric": column,
+                         "BD-PSNR (dB)": bd_psnr(ra, da, rt, dt), "BD-rate (%)": bd_rate(ra, da, rt, dt)})
+    return pd.DataFrame(rows)
+
+
 # --- any codec on any captioned dataset: per-image rows and set-level scores ---------------------
 
 Coder = Callable[[torch.Tensor, "str | None"], tuple[torch.Tensor, int, int]]
