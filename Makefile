@@ -37,11 +37,10 @@ bench: $(STAMP)
 	$(OFFLINE) $(PY) benchmarks/run.py --notebooks $(BENCH_NOTEBOOKS)
 
 student: $(STAMP)
-	$(PY) -m tcic_lib.student notebooks build/student
+	$(PY) -m tcic_lib.course.student notebooks build/student
 
 sync: $(STAMP)
-	$(VENV)/bin/jupytext --sync notebooks/[0-9][0-9]_*.py
-	$(PY) -m tcic_lib.notebooks strip notebooks
+	$(PY) -m tcic_lib.course.sync notebooks
 
 clean:
 	rm -rf build

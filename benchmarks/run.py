@@ -91,7 +91,7 @@ print((peak[0] - before) / 2**20)
 
 def notebook_seconds(profile_name: str, fresh_cache: bool) -> dict[str, float]:
     """Wall time of every course notebook in a profile (nbclient, a fresh kernel each)."""
-    from tcic_lib.course import course_notebooks, execute_notebook
+    from tcic_lib.course.runner import course_notebooks, execute_notebook
 
     saved = {k: os.environ.get(k) for k in ("TCIC_PROFILE", "TCIC_CACHE")}
     with tempfile.TemporaryDirectory() as tmp:

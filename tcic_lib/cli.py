@@ -24,11 +24,16 @@ def _info(args: argparse.Namespace) -> int:
 
 
 def _course(args: argparse.Namespace) -> int:
-    from .course import build_course
+    from .course.runner import build_course
 
-    index = build_course(Path(args.notebooks), Path(args.out), args.only)
-    print(index)
-    return 0
+    out = Path(args.out)
+    runs = build_course(Path(args.notebooks), out, args.only, force=args.force, cell_timeout=args.cell_timeout)
+    for run in runs:
+        print(f"{run.source.stem:32s} {run.status:8s} {run.seconds:7.0f} s  {run.error}")
+    failed = [run for run in runs if not run.ok]
+    print(f"{out / 'index.html'}: {len(runs) - len(failed)} of {len(runs)} notebooks done, "
+          f"{sum(r.seconds for r in runs) / 60:.1f} min")
+    return 1 if failed else 0
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -268,6 +273,10 @@ def build_parser() -> argparse.ArgumentParser:
     course.add_argument("--notebooks", default="notebooks", help="folder of NN_topic.ipynb files")
     course.add_argument("--out", default="build/course", help="output folder")
     course.add_argument("--only", nargs="*", help="run only notebooks starting with these prefixes")
+    course.add_argument("--force", action="store_true",
+                        help="rerun notebooks already exported from the same sources, profile and cache")
+    course.add_argument("--cell-timeout", type=float, default=None,
+                        help="seconds a cell may run (default: no limit; training cells take what the machine needs)")
     course.set_defaults(func=_course)
     return parser
 

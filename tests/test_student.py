@@ -4,7 +4,7 @@ import jupytext
 import pytest
 import torch
 
-from tcic_lib.student import PLACEHOLDER, make_student, solution_regions, strip_solutions
+from tcic_lib.course.student import PLACEHOLDER, make_student, solution_regions, strip_solutions
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 REQUIRED = {  # exercise -> notebook that holds it
