@@ -33,11 +33,8 @@ import sys
 if "google.colab" in sys.modules and importlib.util.find_spec("tcic_lib") is None:
     repo_dir = "/content/tcic-course"
     subprocess.run(["git", "clone", "--depth=1", "https://github.com/tcic-course/tcic-course", repo_dir], check=True)
-    wanted = {"compressai": "compressai", "open_clip": "open_clip_torch", "lpips": "lpips",
-              "pytorch_msssim": "pytorch-msssim", "torchmetrics": "torchmetrics", "einops": "einops"}
-    missing = [pkg for module, pkg in wanted.items() if importlib.util.find_spec(module) is None]
-    # --no-deps: compressai asks for numpy<2, which would downgrade Colab's numpy and torch's friends
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", *missing, "-e", repo_dir], check=True)
+    # only what Colab lacks, each with --no-deps, so Colab's torch and numpy stay (pyproject: [tool.tcic.colab])
+    subprocess.run([sys.executable, "-m", "tcic_lib.course.colab", repo_dir], cwd=repo_dir, check=True)
     sys.path.insert(0, repo_dir)
 
 # %%

@@ -39,3 +39,4 @@ def test_every_notebook_opens_with_the_same_colab_setup(src):
         return next(c.source for c in jupytext.read(path).cells if "google.colab" in c.source)
 
     assert setup_cell(src) == setup_cell(SOURCES[0])
+    assert '"-m", "tcic_lib.course.colab"' in setup_cell(src)  # the installer tests/test_colab.py runs
