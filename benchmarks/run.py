@@ -17,14 +17,15 @@ import time
 from pathlib import Path
 
 import torch
+from compressai.losses import RateDistortionLoss
 from compressai.models import ScaleHyperprior
 
 from tcic_lib.bitstream import encode, unpack
 from tcic_lib.config import profile
-from tcic_lib.entropy import estimated_bits
 from tcic_lib.fusion import TextCondition
-from tcic_lib.losses import RateDistortionLoss
-from tcic_lib.models import TCIC, Hyperprior
+from tcic_lib.models import Hyperprior
+from tcic_lib.quantization import estimated_bits
+from tcic_lib.tcic import TCIC
 
 REPEATS = 5
 
@@ -53,37 +54,28 @@ def train_step_seconds(model, x, text) -> float:
 
 
 def peak_memory_mb(fusion: str, p, text_dim: int) -> float:
-    """Peak memory of one training step of TCIC(fusion): CUDA's peak counter, or on CPU the growth of
-    the resident set over the step, sampled every 0.5 ms in a fresh process (so one model's
-    allocations never hide another's)."""
+    """Peak memory of one training step of TCIC(fusion): CUDA's peak counter, or on CPU the growth of the
+    process's peak resident set (`resource.getrusage`) over the step, in a fresh process so one model's
+    allocations never hide another's."""
     if torch.cuda.is_available():
-        model = TCIC(p.N, p.M, p.hyper_stages, fusion=fusion, text_dim=text_dim).cuda()
-        x = torch.rand(p.batch_size, 3, p.image_size, p.image_size, device="cuda")
-        text = TextCondition(torch.randn(p.batch_size, text_dim, device="cuda")) if fusion != "none" else None
+        model = TCIC(p.codec.N, p.codec.M, p.codec.hyper_stages, fusion=fusion, text_dim=text_dim).cuda()
+        x = torch.rand(p.train.batch_size, 3, p.data.image_size, p.data.image_size, device="cuda")
+        text = TextCondition(torch.randn(p.train.batch_size, text_dim, device="cuda")) if fusion != "none" else None
         torch.cuda.reset_peak_memory_stats()
         RateDistortionLoss(0.01)(model(x, text), x)["loss"].backward()
         return torch.cuda.max_memory_allocated() / 2**20
+    c, b, size = p.codec, p.train.batch_size, p.data.image_size
     script = f"""
-import os, threading, time, torch
+import resource, torch
+from compressai.losses import RateDistortionLoss
 from tcic_lib.fusion import TextCondition
-from tcic_lib.losses import RateDistortionLoss
-from tcic_lib.models import TCIC
-page = os.sysconf("SC_PAGE_SIZE")
-rss = lambda: int(open("/proc/self/statm").read().split()[1]) * page
-model = TCIC({p.N}, {p.M}, {p.hyper_stages}, fusion={fusion!r}, text_dim={text_dim})
-x = torch.rand({p.batch_size}, 3, {p.image_size}, {p.image_size})
-text = TextCondition(torch.randn({p.batch_size}, {text_dim})) if {fusion!r} != "none" else None
-before, peak, running = rss(), [0], [True]
-def sample():
-    while running[0]:
-        peak[0] = max(peak[0], rss())
-        time.sleep(0.0005)
-thread = threading.Thread(target=sample)
-thread.start()
+from tcic_lib.tcic import TCIC
+model = TCIC({c.N}, {c.M}, {c.hyper_stages}, fusion={fusion!r}, text_dim={text_dim})
+x = torch.rand({b}, 3, {size}, {size})
+text = TextCondition(torch.randn({b}, {text_dim})) if {fusion!r} != "none" else None
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 RateDistortionLoss(0.01)(model(x, text), x)["loss"].backward()
-running[0] = False
-thread.join()
-print((peak[0] - before) / 2**20)
+print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024)
 """
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     return float(done.stdout.split()[-1])
@@ -126,10 +118,10 @@ def main(notebook_profiles: list[str]) -> dict:
     results: dict = {"profile": p.name, "torch_threads": torch.get_num_threads()}
 
     # TCIC (ssa) vs the same-size no-text model (TCIC with fusion none = the hyperprior)
-    batch = torch.rand(p.batch_size, 3, p.image_size, p.image_size)
-    text = TextCondition(torch.randn(p.batch_size, text_dim))
-    tcic = TCIC(p.N, p.M, p.hyper_stages, fusion="ssa", text_dim=text_dim)
-    plain = TCIC(p.N, p.M, p.hyper_stages, fusion="none", text_dim=text_dim)
+    batch = torch.rand(p.train.batch_size, 3, p.data.image_size, p.data.image_size)
+    text = TextCondition(torch.randn(p.train.batch_size, text_dim))
+    tcic = TCIC(p.codec.N, p.codec.M, p.codec.hyper_stages, fusion="ssa", text_dim=text_dim)
+    plain = TCIC(p.codec.N, p.codec.M, p.codec.hyper_stages, fusion="none", text_dim=text_dim)
     results["tcic_vs_notext_train_step"] = train_step_seconds(tcic, batch, text) / train_step_seconds(plain, batch, None)
     image = torch.rand(1, 3, 512, 768)
     one = TextCondition(torch.randn(1, text_dim))

@@ -50,9 +50,11 @@ if "google.colab" in sys.modules and importlib.util.find_spec("tcic_lib") is Non
 
 # %% [markdown]
 # ## The profile: one knob for every size
-# `TCIC_PROFILE` picks it: `quick` (tests, about a minute a notebook), `cpu` (a laptop: the
-# effects show), `gpu` (Colab or a workstation). Left unset, it is `gpu` when CUDA is present,
-# else `cpu`. Every later notebook reads its sizes from this object and hard-codes none.
+# `TCIC_PROFILE` picks it: `quick` (tests, about a minute a notebook), `cpu` (the default: the
+# sizes whose trained models ship with the course, so the effects show on a laptop and a GPU
+# only makes it faster), `gpu` (opt-in: bigger models that train for hours). A profile is a few
+# small configs (`data`, `codec`, `train`, `clip`) plus the rate points; every later notebook
+# reads its sizes from this object and hard-codes none.
 
 # %%
 import torch
@@ -64,13 +66,14 @@ p = profile()
 print(f"profile: {p.name}   device: {device()}")
 for field, value in vars(p).items():
     print(f"  {field:15s} {value}")
+print(f"  middle rate point: λ = {p.middle_lmbda}")
 
 # %% [markdown]
 # Profiles differ in size, not in kind: each step up trains on more, larger images with
 # wider models. A quick check that they grow the way the names say:
 
 # %%
-sizes = {name: (prof.image_size, prof.n_train, prof.N, prof.steps) for name, prof in PROFILES.items()}
+sizes = {name: (prof.data.image_size, prof.data.n_train, prof.codec.N, prof.train.steps) for name, prof in PROFILES.items()}
 print("profile  (image px, train scenes, N, steps)")
 for name, size in sizes.items():
     print(f"  {name:6s} {size}")
@@ -91,8 +94,8 @@ except ValueError as err:
 # torch at once and returns a generator. Two seeded draws agree:
 
 # %%
-a = torch.rand(3, generator=seed_everything(p.seed))
-b = torch.rand(3, generator=seed_everything(p.seed))
+a = torch.rand(3, generator=seed_everything(p.data.seed))
+b = torch.rand(3, generator=seed_everything(p.data.seed))
 print(a, b)
 assert torch.equal(a, b)
 
@@ -143,7 +146,7 @@ import matplotlib.pyplot as plt
 
 from tcic_lib.data import CaptionedPhotos, CaptionedShapes, caption_information_bits
 
-shapes = CaptionedShapes("train", size=p.image_size, n=p.n_train, seed=p.seed)
+shapes = CaptionedShapes("train", size=p.data.image_size, n=p.data.n_train, seed=p.data.seed)
 photos = CaptionedPhotos()
 fig, axes = plt.subplots(1, 4, figsize=(12, 3.4))
 for k, ax in enumerate(axes[:3]):
@@ -158,5 +161,5 @@ for ax in axes:
     ax.set_xticks([])
     ax.set_yticks([])
 plt.show()
-print(f"{len(shapes)} training scenes of {p.image_size} px; {len(photos)} captioned photos")
-assert shapes[0][0].shape == (3, p.image_size, p.image_size)
+print(f"{len(shapes)} training scenes of {p.data.image_size} px; {len(photos)} captioned photos")
+assert shapes[0][0].shape == (3, p.data.image_size, p.data.image_size)

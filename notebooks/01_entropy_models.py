@@ -44,14 +44,14 @@ from tqdm.auto import tqdm
 
 from tcic_lib.config import profile, seed_everything
 from tcic_lib.data import CaptionedShapes
-from tcic_lib.entropy import block_dct, estimated_bits, inverse_block_dct, quantize
+from tcic_lib.quantization import block_dct, estimated_bits, inverse_block_dct, quantize
 from tcic_lib.metrics import psnr
 
 p = profile()
-g = seed_everything(p.seed)
-train_set = CaptionedShapes("train", size=p.image_size, n=p.n_train, seed=p.seed)
-test_set = CaptionedShapes("test", size=p.image_size, n=p.n_test, seed=p.seed)
-print(f"profile {p.name}: {len(train_set)} training and {len(test_set)} test scenes of {p.image_size} px")
+g = seed_everything(p.data.seed)
+train_set = CaptionedShapes("train", size=p.data.image_size, n=p.data.n_train, seed=p.data.seed)
+test_set = CaptionedShapes("test", size=p.data.image_size, n=p.data.n_test, seed=p.data.seed)
+print(f"profile {p.name}: {len(train_set)} training and {len(test_set)} test scenes of {p.data.image_size} px")
 
 # %% [markdown]
 # ## A latent to code
@@ -152,7 +152,7 @@ def train_latents(steps: int, scale: float = 1.0) -> list[float]:
     """Fit the entropy model to training latents (times `scale`); return bits per pixel per step."""
     rates = []
     for step in tqdm(range(steps), desc="entropy model"):
-        idx = torch.randint(len(train_set), (p.batch_size,), generator=g)
+        idx = torch.randint(len(train_set), (p.train.batch_size,), generator=g)
         x = torch.stack([train_set[int(i)][0] for i in idx])
         _, likelihoods = entropy_model(to_latent(x) * scale)
         bpp = estimated_bits(likelihoods) / (x.shape[0] * x.shape[2] * x.shape[3])
@@ -168,7 +168,7 @@ def train_latents(steps: int, scale: float = 1.0) -> list[float]:
     return rates
 
 
-rates = train_latents(2 * p.steps)
+rates = train_latents(2 * p.train.steps)
 plt.figure(figsize=(6, 3))
 plt.plot(rates)
 plt.xlabel("step")
@@ -256,7 +256,7 @@ except ValueError as err:
 # once tables exist, which is why the course's models always call `update(force=True)`.
 
 # %%
-train_latents(p.steps, scale=3.0)
+train_latents(p.train.steps, scale=3.0)
 entropy_model.eval()
 y_big = y_test * 3.0
 

@@ -35,24 +35,25 @@ if "google.colab" in sys.modules and importlib.util.find_spec("tcic_lib") is Non
 import inspect
 
 import matplotlib.pyplot as plt
+import pandas as pd
 import torch
+from compressai.losses import RateDistortionLoss
 
 from tcic_lib import zoo
 from tcic_lib.bitstream import decode, encode, unpack
 from tcic_lib.config import profile, seed_everything
 from tcic_lib.data import CaptionedShapes
-from tcic_lib.entropy import estimated_bits
-from tcic_lib.evaluate import codec_point, pil_curve
-from tcic_lib.losses import RateDistortionLoss
+from tcic_lib.evaluate import curve, evaluate, model_setting, pil_settings, summarize
 from tcic_lib.metrics import bd_psnr, bd_rate
 from tcic_lib.models import Factorized, Hyperprior, pad_to_multiple
-from tcic_lib.train import load_checkpoint
+from tcic_lib.quantization import estimated_bits
 
 p = profile()
-seed_everything(p.seed)
-test_set = CaptionedShapes("test", size=p.image_size, n=p.n_test, seed=p.seed)
+seed_everything(p.data.seed)
+test_set = CaptionedShapes("test", size=p.data.image_size, n=p.data.n_test, seed=p.data.seed)
 images = [test_set[i][0] for i in range(p.eval_images)]
-print(f"profile {p.name}: N={p.N}, M={p.M}, lambdas {p.lmbdas}, {p.steps} steps, {len(images)} test images")
+captions = [test_set.caption(i) for i in range(len(images))]
+print(f"profile {p.name}: N={p.codec.N}, M={p.codec.M}, lambdas {p.lmbdas}, {p.train.steps} steps, {len(images)} test images")
 
 # %% [markdown]
 # ## The architecture
@@ -66,16 +67,16 @@ print(f"profile {p.name}: N={p.N}, M={p.M}, lambdas {p.lmbdas}, {p.steps} steps,
 
 # %%
 print(Hyperprior.__doc__)
-model = Hyperprior(p.N, p.M, p.hyper_stages)
+model = Hyperprior(p.codec.N, p.codec.M, p.codec.hyper_stages)
 x = torch.stack(images[:2])
 out = model(x)
 print({k: tuple(v.shape) for k, v in out["likelihoods"].items()}, "x_hat", tuple(out["x_hat"].shape))
 assert out["x_hat"].shape == x.shape
-assert sum(q.numel() for q in model.parameters()) > sum(q.numel() for q in Factorized(p.N, p.M).parameters())
+assert sum(q.numel() for q in model.parameters()) > sum(q.numel() for q in Factorized(p.codec.N, p.codec.M).parameters())
 
 # %% [markdown]
-# Any image size works: the model pads to its stride (`model.stride`: 16 for each stride-2
-# step of `g_a` and `h_a` together) and crops back.
+# Any image size works: the model pads to a multiple of its stride (`model.stride`: 2 for each of
+# the stride-2 steps of `g_a` and `h_a` together, so 32 with one step in `h_a`) and crops back.
 
 # %%
 odd = torch.rand(1, 3, 37, 61)
@@ -85,7 +86,7 @@ assert model(odd)["x_hat"].shape == odd.shape
 # ## The rate-distortion loss
 # $L = \lambda \cdot 255^2 \cdot \mathrm{MSE} + \mathrm{bpp}$, with the bpp estimated from the
 # likelihoods. Each $\lambda$ gives one point on the RD curve. The entropy bottleneck's
-# quantiles have their own *auxiliary* loss and optimiser.
+# quantiles have their own *auxiliary* loss and optimiser. The course uses CompressAI's own loss:
 
 # %%
 print(inspect.getsource(RateDistortionLoss.forward))
@@ -95,22 +96,22 @@ assert abs(terms["bpp_loss"].item() - estimated_bits(out["likelihoods"]) / (2 * 
 
 # %% [markdown]
 # ## Training at several rates
-# `zoo.get` trains each model once (with a progress bar) and caches it under a hash of its
-# recipe; a rerun loads it. The loop is `tcic_lib.train.train`: Adam on the transforms, a
-# separate Adam on the quantiles, gradient clipping, periodic validation, resumable checkpoints.
+# A *recipe* says everything that determines a trained model; `zoo.fetch(recipe)` loads it when it
+# ships with the course or sits in the cache, and otherwise trains it once (one progress bar per
+# model, after a line saying what and for how long) and caches it under a hash of the recipe.
+# The step is `tcic_lib.train.RDTraining` (Adam on the transforms, a separate Adam on the
+# quantiles, gradient clipping); the loop around it (`tcic_lib.loop.fit`) adds validation,
+# resumable checkpoints and data-parallel training, and every later notebook trains through it.
 
 # %%
-models = {
-    (name, lmbda): zoo.get(name, p, lmbda=lmbda)
-    for name in ("factorized", "hyperprior")
-    for lmbda in p.lmbdas
-}
+recipes = {(name, lmbda): zoo.codec_recipe(name, p, lmbda) for name in ("factorized", "hyperprior") for lmbda in p.lmbdas}
+models = {key: zoo.fetch(r) for key, r in recipes.items()}
 print(f"{len(models)} trained models; hyperprior stride {models[('hyperprior', p.lmbdas[0])].stride}")
 
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(10, 3))
 for (name, lmbda) in models:
-    history = load_checkpoint(zoo.checkpoint_path(name, p, lmbda))["history"]
+    history = zoo.history(recipes[name, lmbda])
     steps = [row["step"] for row in history["train"]]
     axes[0].plot(steps, [row["bpp_loss"] for row in history["train"]], label=f"{name} λ={lmbda:g}", alpha=0.7)
     axes[1].plot(steps, [row["mse_loss"] for row in history["train"]], alpha=0.7)
@@ -125,15 +126,20 @@ plt.show()
 # %% [markdown]
 # ## Real files, real bytes
 # Each test image goes through `tcic_lib.bitstream.encode`: a small header, then the rANS
-# strings. We measure bpp from the file's length, not from the estimate.
+# string. We measure bpp from the file's length, not from the estimate. `evaluate` gives one
+# row per image in the table format every later notebook uses; `summarize` averages each
+# curve point.
 
 # %%
-results = {key: codec_point(m, images) for key, m in models.items()}
-for (name, lmbda), r in results.items():
-    print(f"{name:10s} λ={lmbda:<7g} {r['bpp']:.3f} bpp (latents {r['bpp_latent']:.3f})  {r['psnr']:.2f} dB")
+settings = [model_setting(name, m, f"λ={lmbda:g}") for (name, lmbda), m in models.items()]
+rows = evaluate(settings, images, captions)
+learned = summarize(rows)
+learned[["codec", "setting", "bpp_total", "bpp_latent", "psnr"]].round(3)
 
 # %% [markdown]
-# The estimate and the file agree: on one image, the header and the checksum are the only gap.
+# The estimate and the file nearly agree. On one image the gap is the header, the checksum and
+# the coder's final 4-byte state: `z` and `y` share one rANS string, so that state is paid once
+# (at 64 px it is 0.008 bpp, which matters at the lowest rates of notebook 05).
 
 # %%
 m = models[("hyperprior", p.lmbdas[-1])]
@@ -142,15 +148,16 @@ data = encode(m, x0)
 header = unpack(data)
 with torch.no_grad():
     est_bytes = estimated_bits(m(x0[None])["likelihoods"]) / 8
-print(f"estimate {est_bytes:.1f} B of latents; file: {header.latent_bytes} B of latents + "
+print(f"estimate {est_bytes:.1f} B of latents; file: {header.latent_bytes} B of latents (one string) + "
       f"{header.total_bytes - header.latent_bytes} B header = {header.total_bytes} B")
+assert len(header.strings) == 1
 with torch.no_grad():
     assert torch.equal(decode(m, data), m(x0[None])["x_hat"][0].clamp(0, 1))  # decoder == model's reconstruction
 
 # %% [markdown]
 # The same on a real photo of 512x768 pixels (scikit-image's `coffee`, resized), for both
 # codecs at the highest rate. The factorized model's file is its estimate plus a header of
-# about 30 bytes.
+# about 30 bytes and the coder's final 4-byte state.
 
 # %%
 import numpy as np
@@ -165,7 +172,7 @@ for name in ("factorized", "hyperprior"):
     header = unpack(encode(codec, photo))
     with torch.no_grad():
         est_bytes = estimated_bits(codec(photo[None])["likelihoods"]) / 8
-    overhead = header.total_bytes - header.latent_bytes
+    overhead = header.total_bytes - header.latent_bytes + 4  # header, checksum and the rANS flush
     ratios[name] = header.total_bytes / (est_bytes + overhead)
     print(f"{name:10s} 512x768: file {header.total_bytes} B, estimate + header {est_bytes + overhead:.0f} B, "
           f"ratio {ratios[name]:.4f}, {header.bpp_total:.3f} bpp")
@@ -175,8 +182,8 @@ assert abs(ratios["factorized"] - 1) < 0.02
 # The hyperprior's file can come out *smaller* than its estimate. The coder does not use the
 # predicted scales themselves: it rounds each up to one of 64 tabulated scales. A model that is
 # over-confident (scales too small, as on a photo unlike its training scenes) pays less with
-# the wider table scales than its own likelihood says. For the `cpu` profile's models, pricing
-# `y` with the table scales closes most of the gap (0.96 -> 0.99 when we ran it); the `quick`
+# the wider table scales than its own likelihood says. Pricing `y` with the table scales (and
+# adding `z`'s estimate, which shares the string) should explain the file better; the `quick`
 # models are trained for seconds, and their gap is mostly outliers sent with the escape code.
 
 # %%
@@ -184,16 +191,18 @@ hp = models[("hyperprior", p.lmbdas[-1])]
 with torch.no_grad():
     x_pad, _ = pad_to_multiple(photo[None], hp.stride)
     y = hp.g_a(x_pad)
-    scales_hat = hp.h_s(hp.entropy_bottleneck(hp.h_a(torch.abs(y)))[0])
+    z_hat, z_likelihoods = hp.entropy_bottleneck(hp.h_a(torch.abs(y)))
+    scales_hat = hp.h_s(z_hat)
     gc = hp.gaussian_conditional
     table_scales = gc.scale_table[gc.build_indexes(scales_hat).long()]
-    y_bytes = {label: -torch.log2(gc._likelihood(torch.round(y), s).clamp_min(1e-9)).sum().item() / 8
-               for label, s in (("predicted scales", scales_hat), ("table scales", table_scales))}
-coded = len(unpack(encode(hp, photo)).strings[0])
-for label, value in y_bytes.items():
-    print(f"y priced with {label:16s}: {value:.0f} B (file: {coded} B, ratio {coded / value:.4f})")
+    z_bytes = estimated_bits(z_likelihoods) / 8
+    priced = {label: z_bytes - torch.log2(gc._likelihood(torch.round(y), s).clamp_min(1e-9)).sum().item() / 8
+              for label, s in (("predicted scales", scales_hat), ("table scales", table_scales))}
+coded = unpack(encode(hp, photo)).latent_bytes - 4  # the string, less the coder's final state
+for label, value in priced.items():
+    print(f"z + y priced with {label:16s}: {value:.0f} B (file: {coded} B, ratio {coded / value:.4f})")
 if p.name != "quick":
-    assert abs(coded / y_bytes["table scales"] - 1) < abs(coded / y_bytes["predicted scales"] - 1)
+    assert abs(coded / priced["table scales"] - 1) < abs(coded / priced["predicted scales"] - 1)
 
 # %% [markdown]
 # ## Against JPEG and WebP
@@ -202,20 +211,12 @@ if p.name != "quick":
 # its size; WebP's header is a few dozen bytes. Every bpp here is a whole file.
 
 # %%
-jpeg = pil_curve(images, "jpeg", [5, 10, 20, 30, 50, 70, 90])
-webp = pil_curve(images, "webp", [0, 5, 10, 20, 40, 60, 80])
-
-
-def curve(name):
-    points = sorted((r["bpp"], r["psnr"]) for (n, _), r in results.items() if n == name)
-    return [b for b, _ in points], [d for _, d in points]
-
-
+baselines = summarize(evaluate(pil_settings("jpeg", [5, 10, 20, 30, 50, 70, 90])
+                               + pil_settings("webp", [0, 5, 10, 20, 40, 60, 80]), images, captions))
+table = pd.concat([learned, baselines])
 fig, ax = plt.subplots(figsize=(6, 4))
-for name, marker in (("factorized", "o"), ("hyperprior", "s")):
-    ax.plot(*curve(name), marker=marker, label=name)
-for rows, marker in ((jpeg, "^"), (webp, "v")):
-    ax.plot([r["bpp"] for r in rows], [r["psnr"] for r in rows], marker=marker, linestyle="--", label=rows[0]["codec"])
+for name, marker, style in (("factorized", "o", "-"), ("hyperprior", "s", "-"), ("jpeg", "^", "--"), ("webp", "v", "--")):
+    ax.plot(*curve(table, "psnr", "bpp_total", codec=name), marker=marker, linestyle=style, label=name)
 ax.set_xlabel("bits per pixel (whole file)")
 ax.set_ylabel("PSNR (dB)")
 ax.set_title(f"CaptionedShapes test, {len(images)} images, profile {p.name}")
@@ -223,10 +224,10 @@ ax.legend()
 plt.show()
 
 # %% [markdown]
-# Read the plot for what it is: our codecs trained for `p.steps` steps on a CPU, where published
-# learned codecs train for about a million. In our `cpu` run they beat JPEG everywhere JPEG can
-# even reach (its tables alone cost about 1 bpp at 64 px) and the hyperprior beats the
-# factorized model, but WebP, a mature hand-tuned codec, is still ahead above the lowest rates.
+# Read the plot for what it is: our codecs trained for `p.train.steps` steps on a CPU, where
+# published learned codecs train for about a million. On images this small JPEG's tables alone
+# cost about 1 bpp; WebP, a mature hand-tuned codec, is the baseline to beat. The BD numbers
+# below say by how much each curve wins or loses.
 
 # %% [markdown]
 # ## BD-rate and BD-PSNR
@@ -262,11 +263,9 @@ print(f"BD-rate: yours {my_bd_rate(rates, psnrs, rates, shifted):+.2f} %, "
       f"library {bd_rate(rates, psnrs, rates, shifted):+.2f} %")
 
 # %%
-anchor = curve("factorized")
-table = {"hyperprior vs factorized": (anchor, curve("hyperprior"))}
-for rows in (jpeg, webp):
-    table[f"hyperprior vs {rows[0]['codec']}"] = (([r["bpp"] for r in rows], [r["psnr"] for r in rows]), curve("hyperprior"))
-for label, (a, t) in table.items():
+comparisons = {"hyperprior vs factorized": "factorized", "hyperprior vs jpeg": "jpeg", "hyperprior vs webp": "webp"}
+for label, anchor in comparisons.items():
+    a, t = curve(table, "psnr", "bpp_total", codec=anchor), curve(table, "psnr", "bpp_total", codec="hyperprior")
     print(f"{label:26s} BD-rate {bd_rate(*a, *t):+7.1f} %   BD-PSNR {bd_psnr(*a, *t):+6.2f} dB")
 
 # %% [markdown]

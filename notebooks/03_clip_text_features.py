@@ -43,14 +43,16 @@ from open_clip.loss import ClipLoss
 from tcic_lib.config import profile, seed_everything
 from tcic_lib.data import COLOURS, PATTERNS, CaptionedShapes
 from tcic_lib.pretrained import clip_weights_path
+from tcic_lib import zoo
+from tcic_lib.contrastive import ContrastiveTraining
 from tcic_lib.text import (
-    MiniClipConfig, TextEncoder, build_minclip, load_text_encoder, minclip, minclip_losses, retrieval_accuracy,
+    MiniClipConfig, TextEncoder, build_minclip, load_text_encoder, retrieval_accuracy,
     tokenize, tokenizer,
 )
 
 p = profile()
-seed_everything(p.seed)
-test_set = CaptionedShapes("test", size=p.image_size, n=max(32, p.n_test), seed=p.seed)
+seed_everything(p.data.seed)
+test_set = CaptionedShapes("test", size=p.data.image_size, n=max(32, p.data.n_test), seed=p.data.seed)
 caption = test_set.caption(0)
 print(f"profile {p.name}; a test caption: {caption!r}")
 
@@ -91,7 +93,7 @@ print(inspect.getsource(TextEncoder._encode_uncached))
 # a small ViT for images and a small transformer for text, sharing one embedding space.
 
 # %%
-cfg = MiniClipConfig.from_profile(p)
+cfg = MiniClipConfig.for_images(p.clip, p.data.image_size)
 untrained = build_minclip(cfg)
 count = lambda module: sum(q.numel() for q in module.parameters())
 print(cfg)
@@ -115,17 +117,21 @@ assert matched < shuffled
 
 # %% [markdown]
 # ## Training the mini-CLIP
-# `minclip(profile)` trains on CaptionedShapes with `ClipLoss` (AdamW, one-cycle schedule,
-# progress bar) and caches the result, so later notebooks load it in a moment.
+# One training step is `ContrastiveTraining.step`: the batch through both towers, `ClipLoss`,
+# AdamW with a warm-up then cosine learning rate. The course's shared training loop runs it;
+# `zoo.fetch` does that once and caches the result (or installs the shipped one), so later
+# notebooks load it in a moment.
 
 # %%
-encoder = minclip(p)
-losses = minclip_losses(p)
+print(inspect.getsource(ContrastiveTraining.step))
+recipe = zoo.minclip_recipe(p)
+encoder = zoo.fetch(recipe)
+losses = [row["loss"] for row in zoo.history(recipe)["train"]]
 plt.figure(figsize=(6, 3))
 plt.plot(losses)
 plt.xlabel("step")
 plt.ylabel("ClipLoss")
-plt.axhline(torch.log(torch.tensor(float(p.clip_batch_size))).item(), linestyle="--", color="grey", label="chance")
+plt.axhline(torch.log(torch.tensor(float(p.clip.batch_size))).item(), linestyle="--", color="grey", label="chance")
 plt.legend()
 plt.show()
 window = max(1, len(losses) // 10)
@@ -199,7 +205,7 @@ else:
 # mini-CLIP otherwise, and it says which; every later result names its encoder.
 
 # %%
-auto = load_text_encoder("auto", p)
+auto = zoo.text_encoder("auto", p)
 tokens, pooled = auto.encode(captions[:2])
 print(auto, "tokens", tuple(tokens.shape), "pooled", tuple(pooled.shape))
 assert pooled.shape == (2, auto.dim)

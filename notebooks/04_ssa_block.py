@@ -48,14 +48,14 @@ import torch.nn as nn
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from tcic_lib import zoo
 from tcic_lib.config import profile, seed_everything
 from tcic_lib.data import PATTERNS, CaptionedShapes, render_scene
 from tcic_lib.fusion import SSAFusion, TextCondition, build_fusion
 from tcic_lib.metrics import psnr
-from tcic_lib.text import minclip
 
 p = profile()
-g = seed_everything(p.seed)
+g = seed_everything(p.data.seed)
 print(f"profile {p.name}")
 
 # %% [markdown]
@@ -131,8 +131,8 @@ print("MySSA == tcic_lib.fusion.SSAFusion")
 # changes every pixel alike) and `ssa` (the caption acts where the mask says).
 
 # %%
-train_set = CaptionedShapes("train", size=p.image_size, n=p.n_train, seed=p.seed)
-test_set = CaptionedShapes("test", size=p.image_size, n=max(p.n_test, p.eval_images), seed=p.seed)
+train_set = CaptionedShapes("train", size=p.data.image_size, n=p.data.n_train, seed=p.data.seed)
+test_set = CaptionedShapes("test", size=p.data.image_size, n=max(p.data.n_test, p.eval_images), seed=p.data.seed)
 
 
 def solid(scene):
@@ -145,7 +145,7 @@ def pair(ds, i):
     return to_tensor(render_scene(solid(ds.scene(i)), ds.size)), ds[i][0]
 
 
-encoder = minclip(p)
+encoder = zoo.text_encoder("minclip", p)
 text_mean = encoder.encode(train_set.captions)[1].mean(0)
 
 
@@ -168,12 +168,12 @@ class PatternPainter(nn.Module):
 
 
 def train_painter(fusion):
-    torch.manual_seed(p.seed)
+    torch.manual_seed(p.data.seed)
     net = PatternPainter(fusion)
     optimizer = torch.optim.Adam(net.parameters(), lr=1e-3)
     losses = []
-    for _ in tqdm(range(p.steps), desc=f"painter ({fusion})"):
-        idx = torch.randint(len(train_set), (p.batch_size,), generator=g).tolist()
+    for _ in tqdm(range(p.train.steps), desc=f"painter ({fusion})"):
+        idx = torch.randint(len(train_set), (p.train.batch_size,), generator=g).tolist()
         inputs, targets = map(torch.stack, zip(*(pair(train_set, i) for i in idx)))
         loss = F.mse_loss(net(inputs, text_of([train_set.caption(i) for i in idx])), targets)
         optimizer.zero_grad()

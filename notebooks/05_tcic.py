@@ -76,8 +76,8 @@ from tcic_lib.train import load_checkpoint
 
 logging.basicConfig(level=logging.INFO, format="%(message)s")  # says where each model comes from
 p = profile()
-seed_everything(p.seed)
-print(f"profile {p.name}: {p.image_size}px, N={p.N}, M={p.M}, lambdas {p.lmbdas}, {p.tcic_steps} steps per model")
+seed_everything(p.data.seed)
+print(f"profile {p.name}: {p.data.image_size}px, N={p.codec.N}, M={p.codec.M}, lambdas {p.lmbdas}, {p.tcic_steps} steps per model")
 
 # %% [markdown]
 # ## How much could a caption save?
@@ -90,7 +90,7 @@ images, captions, scenes = shapes_test_scenes(p)
 n_eval = len(images)
 info_bits = np.array([caption_information_bits(s) for s in scenes])
 utf8_bits = np.array([8 * len(c.encode()) for c in captions])
-pixels = p.image_size**2
+pixels = p.data.image_size**2
 print(f"caption information: {info_bits.mean():.1f} bits per scene = {info_bits.mean() / pixels:.4f} bpp")
 print(f"caption as UTF-8 text: {utf8_bits.mean():.0f} bits per scene = {utf8_bits.mean() / pixels:.4f} bpp")
 print("example:", captions[0])
@@ -112,8 +112,8 @@ def n_params(model):
 
 
 encoder = minclip(p, progress=False)  # the course's mini-CLIP (notebook 03); pretrained CLIP needs its own models
-hyperprior = Hyperprior(p.N, p.M, p.hyper_stages)
-sizes = {fusion: n_params(TCIC(p.N, p.M, p.hyper_stages, fusion=fusion, text_dim=encoder.dim))
+hyperprior = Hyperprior(p.codec.N, p.codec.M, p.codec.hyper_stages)
+sizes = {fusion: n_params(TCIC(p.codec.N, p.codec.M, p.codec.hyper_stages, fusion=fusion, text_dim=encoder.dim))
          for fusion in ("none", "ssa", "xattn")}
 assert sizes["none"] == n_params(hyperprior)
 print(f"hyperprior {n_params(hyperprior):,} parameters;",
@@ -154,7 +154,7 @@ plt.show()
 # %%
 conditions = decode_conditions(captions)
 shuffled = conditions["shuffled"]
-regions = object_regions(scenes, p.image_size)
+regions = object_regions(scenes, p.data.image_size)
 rows = []
 for (variant, lmbda), model in models.items():
     rows += caption_decode_rows(model, encoder, images, captions, conditions, regions, variant=variant, lmbda=lmbda)

@@ -52,15 +52,14 @@ import torch.nn.functional as F
 from tcic_lib import zoo
 from tcic_lib.adversarial import TextConditionalDiscriminator, matching_aware_gradient_penalty
 from tcic_lib.config import profile, seed_everything
-from tcic_lib.evaluate import evaluate_codecs, model_setting, shapes_test_scenes
+from tcic_lib.evaluate import evaluate, model_setting, set_level_scores, shapes_test_scenes, summarize
 from tcic_lib.losses import d_hinge_loss
 from tcic_lib.metrics import QualityMetrics
 from tcic_lib.plots import crop_grid
-from tcic_lib.text import minclip
 
 p = profile()
-g = seed_everything(p.seed)
-encoder = minclip(p, progress=False)
+g = seed_everything(p.data.seed)
+encoder = zoo.text_encoder("minclip", p, progress=False)
 lmbda = p.lmbdas[0]  # the lowest rate, where blur is worst
 print(f"profile {p.name}: fine-tuning at λ={lmbda:g} for {p.gan_steps} steps")
 
@@ -72,7 +71,9 @@ print(f"profile {p.name}: fine-tuning at λ={lmbda:g} for {p.gan_steps} steps")
 # %%
 test_images, captions, _ = shapes_test_scenes(p)
 images, n_eval = torch.stack(test_images), len(test_images)
-rd_model, conditioner = zoo.get_tcic("tcic", encoder, p, lmbda, progress=False)
+rd_recipe = zoo.tcic_recipe("tcic", encoder, p, lmbda)
+rd_model = zoo.fetch(rd_recipe, encoder, progress=False)
+conditioner = zoo.caption_conditioner(rd_recipe, rd_model, encoder)
 
 
 def detail(x):
@@ -142,12 +143,13 @@ runs = {
     "control + text D": ("control", True, {}),
     "TCIC, no adversary": ("tcic", True, {"adv_weight": 0.0}),
 }
-finetuned = {name: zoo.get_gan(variant, encoder, p, lmbda, conditional=cond, progress=False, **changes)
-             for name, (variant, cond, changes) in runs.items()}
+gan_recipes = {name: zoo.gan_recipe(variant, encoder, p, lmbda, conditional=cond, **changes)
+               for name, (variant, cond, changes) in runs.items()}
+finetuned = {name: zoo.fetch(r, encoder, progress=False) for name, r in gan_recipes.items()}
 
 fig, axes = plt.subplots(1, 3, figsize=(13, 3))
-for name, (_, _, _, rows) in finetuned.items():
-    history = pd.DataFrame(rows)
+for name, r in gan_recipes.items():
+    history = pd.DataFrame(zoo.history(r)["train"])
     smooth = history.rolling(max(1, len(history) // 20), min_periods=1).mean()
     axes[0].plot(smooth["step"], smooth["d_loss"], label=name)
     axes[1].plot(smooth["step"], smooth["g_adv"], label=name)
@@ -166,20 +168,22 @@ plt.show()
 
 # %%
 metrics = QualityMetrics(encoder)
+control = zoo.fetch(zoo.tcic_recipe("control", encoder, p, lmbda), encoder, progress=False)
 settings = [model_setting("RD only (tcic)", rd_model, "rd", encoder),
-            model_setting("RD only (control)", zoo.get_tcic("control", encoder, p, lmbda, progress=False)[0], "rd", encoder)]
-settings += [model_setting(name, model, "fine-tuned", encoder) for name, (model, _, _, _) in finetuned.items()]
-shapes = list(zip(test_images, captions))
-rows, summary = evaluate_codecs(settings, shapes, metrics, progress=False)
-columns = ["codec", "bpp_image", "psnr", "lpips", "fid", "kid", "clip_caption", "clip_image"]
+            model_setting("RD only (control)", control, "rd", encoder)]
+settings += [model_setting(name, model, "fine-tuned", encoder) for name, model in finetuned.items()]
+summary = summarize(evaluate(settings, test_images, captions, metrics=metrics))
+summary = summary.merge(set_level_scores(settings, test_images, captions, metrics), how="left")
+columns = ["codec", "bpp_latent", "psnr", "lpips", "fid", "kid", "clip_caption", "clip_image"]
 print({k: metrics.labels[k] for k in ("lpips", "fid", "clip_caption") if k in metrics.labels})
 summary[[c for c in columns if c in summary]].set_index("codec").round(4)
 
 # %%
 table = summary.set_index("codec")
 base, text_d = table.loc["RD only (tcic)"], table.loc["TCIC + text D"]
-print(f"bpp: RD {base['bpp_image']:.4f}, fine-tuned {text_d['bpp_image']:.4f} "
-      f"({100 * abs(text_d['bpp_image'] / base['bpp_image'] - 1):.2f}% apart)")
+print(f"bpp: RD {base['bpp_latent']:.4f}, fine-tuned {text_d['bpp_latent']:.4f} "
+      f"({100 * abs(text_d['bpp_latent'] / base['bpp_latent'] - 1):.2f}% apart)")
+assert base["bpp_latent"] == text_d["bpp_latent"]  # frozen encoder: the same files
 for metric in ("lpips", "fid", "kid"):
     if metric in table:
         verdict = "lower" if text_d[metric] < base[metric] else "not lower"
@@ -195,13 +199,13 @@ for other in ("TCIC + plain D", "control + text D", "TCIC, no adversary"):
 # quarter).
 
 # %%
-side = p.image_size // 2
+side = p.data.image_size // 2
 grid = []
 for i in range(min(3, n_eval)):
     row = {"original": images[i]}
     for s in settings[:1] + settings[2:4] + settings[5:]:
-        x_hat, nbytes, _ = s.code(images[i], captions[i])
-        row[f"{s.codec}\n{8 * nbytes / images[i][0].numel():.3f} bpp"] = x_hat
+        payload, rates = s.encode(images[i], captions[i])
+        row[f"{s.codec}\n{rates['bpp_total']:.3f} bpp"] = s.decode(payload, captions[i])
     grid.append(row)
 crop_grid(grid, box=(0, 0, side, side), zoom=2)
 plt.show()
@@ -213,7 +217,8 @@ plt.show()
 # learned to match image and text ranks the wrong-caption pairs below the true ones.
 
 # %%
-model, disc, cond, _ = finetuned["TCIC + text D"]
+model, cond = finetuned["TCIC + text D"], conditioner
+disc = zoo.discriminator(gan_recipes["TCIC + text D"], encoder)
 with torch.no_grad():
     true_t = cond(captions).pooled
     wrong_t = true_t.roll(1, dims=0)

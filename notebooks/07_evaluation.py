@@ -49,14 +49,14 @@ import torch
 from tcic_lib import zoo
 from tcic_lib.config import profile, seed_everything
 from tcic_lib.data import CaptionedPhotos
-from tcic_lib.evaluate import compressai_settings, evaluate_codecs, model_setting, pil_settings, shapes_test_scenes
+from tcic_lib.evaluate import (compressai_settings, curve, evaluate, model_setting, pil_settings, set_level_scores,
+                               shapes_test_scenes, summarize)
 from tcic_lib.metrics import QualityMetrics, Unavailable, bd_psnr, bd_rate, fid_kid
 from tcic_lib.plots import crop_grid, rd_rp_figure
 from tcic_lib.pretrained import weights_report
-from tcic_lib.text import load_text_encoder, minclip
 
 p = profile()
-seed_everything(p.seed)
+seed_everything(p.data.seed)
 for w in weights_report():
     print(f"{w.name}: {'present' if w.available else 'missing (' + w.reason + ')'}")
 
@@ -66,7 +66,7 @@ for w in weights_report():
 # under; `unavailable` lists what could not be computed here, with the reason.
 
 # %%
-clip_for_metrics = load_text_encoder("auto", p)  # pretrained CLIP when its weights are present
+clip_for_metrics = zoo.text_encoder("auto", p)  # pretrained CLIP when its weights are present
 metrics = QualityMetrics(clip_for_metrics)
 pd.DataFrame({"reported as": pd.Series(metrics.labels), "unavailable because": pd.Series(metrics.unavailable)}).fillna("")
 
@@ -78,11 +78,11 @@ pd.DataFrame({"reported as": pd.Series(metrics.labels), "unavailable because": p
 # cache. Every point is a real file: the rate is its size.
 
 # %%
-encoder = minclip(p, progress=False)  # the features the course's TCIC models were trained on
+encoder = zoo.text_encoder("minclip", p, progress=False)  # the features the course's TCIC models were trained on
 settings = pil_settings("jpeg", (10, 30, 50, 70, 90)) + pil_settings("webp", (5, 30, 60, 90))
 for variant in ("notext", "tcic"):
     for lmbda in p.lmbdas:
-        model = zoo.get_tcic(variant, encoder, p, lmbda, progress=False)[0]
+        model = zoo.fetch(zoo.tcic_recipe(variant, encoder, p, lmbda), encoder, progress=False)
         settings.append(model_setting(f"learned {variant}", model, f"λ={lmbda:g}", encoder))
 try:
     settings += compressai_settings("bmshj2018-hyperprior", (1, 3, 5))
@@ -96,18 +96,20 @@ print(len(settings), "codec settings")
 # summary per setting with FID/KID over the whole set's patches.
 
 # %%
-shapes = list(zip(*shapes_test_scenes(p)[:2]))  # (image, caption) pairs
-rows, summary = evaluate_codecs(settings, shapes, metrics, progress=False)
-print(f"{len(rows)} rows: {len(shapes)} images x {len(settings)} settings")
+images, captions, _ = shapes_test_scenes(p)
+rows = evaluate(settings, images, captions, metrics=metrics)
+summary = summarize(rows).merge(set_level_scores(settings, images, captions, metrics), how="left")
+print(f"{len(rows)} rows: {len(images)} images x {len(settings)} settings")
+assert len(rows) == len(images) * len(settings)
 rows.head(3)
 
 # %%
-columns = ["codec", "setting", "bpp_image", "bpp_caption", "psnr", "ms_ssim", "lpips", "clip_caption", "fid", "kid"]
+columns = ["codec", "setting", "bpp_latent", "bpp_caption", "psnr", "ms_ssim", "lpips", "clip_caption", "fid", "kid"]
 summary[[c for c in columns if c in summary]].round(4)
 
 # %%
 fig = rd_rp_figure(summary, metrics.labels, metrics=("psnr", "ms_ssim", "lpips", "fid", "clip_caption"),
-                   title=f"CaptionedShapes test, {len(shapes)} images of {p.image_size} px, profile {p.name}")
+                   x="bpp_latent", title=f"CaptionedShapes test, {len(images)} images of {p.data.image_size} px, profile {p.name}")
 plt.show()
 
 # %% [markdown]
@@ -117,16 +119,11 @@ plt.show()
 # functions warn: a tiny PSNR offset on a flat curve becomes a huge BD-rate.
 
 # %%
-def curve(name):
-    part = summary[summary["codec"] == name]
-    return part["bpp_image"].to_numpy(), part["psnr"].to_numpy()
-
-
-anchor = curve("webp")
-bd_table = pd.DataFrame([{"codec": name, "BD-rate vs WebP (%)": bd_rate(*anchor, *curve(name)),
-                          "BD-PSNR vs WebP (dB)": bd_psnr(*anchor, *curve(name))}
-                         for name in summary["codec"].unique() if name != "webp"])
-bd_table.round(2)
+anchor = curve(summary, codec="webp")
+bd_vs_webp = pd.DataFrame([{"codec": name, "BD-rate vs WebP (%)": bd_rate(*anchor, *curve(summary, codec=name)),
+                            "BD-PSNR vs WebP (dB)": bd_psnr(*anchor, *curve(summary, codec=name))}
+                           for name in summary["codec"].unique() if name != "webp"])
+bd_vs_webp.round(2)
 
 # %% [markdown]
 # ## What the numbers look like
@@ -135,13 +132,13 @@ bd_table.round(2)
 # error with different PSNR/LPIPS trade-offs.
 
 # %%
-x, caption = shapes[0]
+x, caption = images[0], captions[0]
 first = {s.codec: s for s in reversed(settings)}  # the lowest-rate setting of each codec
 panels = {"original": x}
 for name, s in first.items():
-    x_hat, nbytes, _ = s.code(x, caption)
-    panels[f"{name}\n{8 * nbytes / x[0].numel():.2f} bpp"] = x_hat
-side = p.image_size // 2
+    payload, rates = s.encode(x, caption)
+    panels[f"{name}\n{rates['bpp_total']:.2f} bpp"] = s.decode(payload, caption)
+side = p.data.image_size // 2
 crop_grid([panels], box=(0, 0, side, side), zoom=2)
 plt.show()
 
@@ -154,11 +151,11 @@ plt.show()
 
 # %%
 features = metrics.fid_features
-half = [x for x, _ in shapes]
+half = list(images)
 a, b = half[: len(half) // 2], half[len(half) // 2:]
 if features is not None:
     bias = []
-    for patch in sorted({p.image_size // 2, p.image_size // 4, p.image_size // 8}, reverse=True):
+    for patch in sorted({p.data.image_size // 2, p.data.image_size // 4, p.data.image_size // 8}, reverse=True):
         result = fid_kid(a, b, features, patch=patch)
         bias.append({"patch px": patch, "patches per set": result["patches"], "FID(real, real)": result["fid"],
                      "KID(real, real)": result["kid"]})
@@ -175,11 +172,12 @@ else:
 # GPU recipe).
 
 # %%
-photos = CaptionedPhotos(max_side=2 * p.image_size)
+photos = CaptionedPhotos(max_side=2 * p.data.image_size)
+photo_images, photo_captions = (list(t) for t in zip(*(photos[i] for i in range(len(photos)))))
 photo_settings = [s for s in settings if s.codec in ("jpeg", "webp", "learned notext", "learned tcic")]
-photo_rows, photo_summary = evaluate_codecs(photo_settings, photos, metrics, progress=False)
+photo_summary = summarize(evaluate(photo_settings, photo_images, photo_captions, metrics=metrics))
 rd_rp_figure(photo_summary, metrics.labels, metrics=("psnr", "lpips", "clip_image"),
-             title=f"{len(photos)} photos, longest side {2 * p.image_size} px")
+             title=f"{len(photos)} photos, longest side {2 * p.data.image_size} px")
 plt.show()
 
 # %% [markdown]
@@ -191,10 +189,11 @@ plt.show()
 # %%
 tcic_points = summary[summary["codec"] == "learned tcic"]
 fig, ax = plt.subplots(figsize=(6, 4))
-ax.plot(tcic_points["bpp_image"], tcic_points["psnr"], marker="o", label="tcic, caption free at the decoder")
+ax.plot(tcic_points["bpp_total"] - tcic_points["bpp_caption"], tcic_points["psnr"], marker="o",
+        label="tcic, caption free at the decoder")
 ax.plot(tcic_points["bpp_total"], tcic_points["psnr"], marker="o", label="tcic, caption sent as UTF-8")
 notext = summary[summary["codec"] == "learned notext"]
-ax.plot(notext["bpp_image"], notext["psnr"], marker="s", label="notext")
+ax.plot(notext["bpp_total"], notext["psnr"], marker="s", label="notext")
 ax.set_xlabel("bits per pixel")
 ax.set_ylabel("PSNR (dB)")
 ax.legend()

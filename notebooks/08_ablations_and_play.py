@@ -42,17 +42,16 @@ import matplotlib.pyplot as plt
 import torch
 
 from tcic_lib import zoo
-from tcic_lib.ablate import run_grid, summarize
-from tcic_lib.evaluate import shapes_test_scenes
+from tcic_lib.ablate import cost_table, run_grid
 from tcic_lib.config import profile, seed_everything
+from tcic_lib.evaluate import shapes_test_scenes
 from tcic_lib.plots import curves
-from tcic_lib.text import minclip
 from tcic_lib.widgets import CaptionPlayground
 
 p = profile()
-seed_everything(p.seed)
-encoder = minclip(p, progress=False)
-middle = p.lmbdas[len(p.lmbdas) // 2]
+seed_everything(p.data.seed)
+encoder = zoo.text_encoder("minclip", p, progress=False)
+middle = p.middle_lmbda
 # the whole grid at every rate in the quick profile; elsewhere one rate, so that only concat and
 # FiLM need training (about 10 minutes each on a CPU in the cpu profile)
 lmbdas = p.lmbdas if p.name == "quick" else (middle,)
@@ -64,8 +63,8 @@ print(f"profile {p.name}: rates {lmbdas}")
 # caption dropout). Every test file is coded once per model and decoded three times.
 
 # %%
-rows = run_grid(encoder, p, lmbdas=lmbdas)
-table = summarize(rows)
+rows = run_grid(encoder, p, fusions=("none", "concat", "film", "ssa", "xattn"), lmbdas=lmbdas)
+table = cost_table(rows)
 table.round(3)
 
 # %%
@@ -112,7 +111,7 @@ assert abs(at_middle.loc[("none", "true"), "cost_of_shuffled"]) < 1e-9  # no cap
 
 # %%
 images, captions, _ = shapes_test_scenes(p)
-tcic_models = {lmbda: zoo.get_tcic("tcic", encoder, p, lmbda, progress=False)[0] for lmbda in p.lmbdas}
+tcic_models = {lmbda: zoo.fetch(zoo.tcic_recipe("tcic", encoder, p, lmbda), encoder, progress=False) for lmbda in p.lmbdas}
 playground = CaptionPlayground(tcic_models, encoder, images, captions)
 
 original = playground.update(0, captions[0], middle)

@@ -11,29 +11,25 @@ design here is ours, from the text-to-image GAN literature:
 - `finetune`: the decoder is trained on `rate + lmbda * 255^2 * MSE + w_lpips * LPIPS +
   w_adv * G_hinge`; with `freeze_encoder=True` (default) the encoder and entropy models stay
   fixed, so the bitstreams, and the bpp, are exactly those of the RD model (HiFiC fine-tunes the
-  same way in its second stage). Separate G/D optimisers, per-step seeds (exact resume),
-  non-finite or diverging losses stop the run with the last good checkpoint kept.
+  same way in its second stage). Separate G/D optimisers; `GANTraining` is the step, and the
+  shared loop (`tcic_lib.loop`) gives exact resume and stops a diverging run with the last good
+  checkpoint kept.
 
 Taught in notebooks/06_adversarial_finetuning.
 """
 
 from __future__ import annotations
 
-import logging
-import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
 import torch.nn as nn
+from compressai.losses import RateDistortionLoss
 from torch.nn.utils.parametrizations import spectral_norm
-from tqdm.auto import tqdm
 
-from .fusion import TextCondition
-from .losses import LPIPSLoss, RateDistortionLoss, d_hinge_loss, g_hinge_loss
-from .train import _batch, _step_seed, load_checkpoint, write_atomically
-
-log = logging.getLogger(__name__)
+from .loop import TrainingDiverged, fit  # noqa: F401  TrainingDiverged: what a diverging run raises
+from .losses import LPIPSLoss, d_hinge_loss, g_hinge_loss
 
 
 class TextConditionalDiscriminator(nn.Module):
@@ -95,26 +91,9 @@ class GANConfig:
     seed: int = 0
     divergence_limit: float = 1e4  # |loss| above this (or non-finite) stops the run
 
-    @classmethod
-    def from_profile(cls, p, lmbda: float, **changes) -> "GANConfig":
-        return cls(**{**asdict(cls(lmbda=lmbda, steps=p.gan_steps, batch_size=p.batch_size, seed=p.seed)), **changes})
 
-
-@dataclass
-class GANHistory:
-    rows: list[dict] = field(default_factory=list)
-
-
-class TrainingDiverged(RuntimeError):
-    """A fine-tuning run stopped on a non-finite or exploding loss; the last good checkpoint is kept."""
-
-
-def _text(condition, captions, training: bool) -> tuple[TextCondition | None, torch.Tensor | None]:
-    text = condition(captions, training=training) if condition else None
-    return text, (text.pooled if text is not None else None)
-
-
-def _decoder_parameters(model, freeze_encoder: bool) -> list[nn.Parameter]:
+def decoder_parameters(model, freeze_encoder: bool) -> list[nn.Parameter]:
+    """What the generator step trains: the decoder alone (the encoder and entropy models frozen), or all."""
     if not freeze_encoder:
         return [p for n, p in model.named_parameters() if not n.endswith(".quantiles")]
     for name, p in model.named_parameters():
@@ -122,77 +101,81 @@ def _decoder_parameters(model, freeze_encoder: bool) -> list[nn.Parameter]:
     return list(model.g_s.parameters())
 
 
+class GANTraining:
+    """One fine-tuning step: D on real / decoded / mismatched pairs (+ MA-GP), then the decoder on
+    rate + distortion + LPIPS + adversarial terms."""
+
+    def __init__(self, model, discriminator: TextConditionalDiscriminator, cfg: GANConfig, condition=None):
+        self.model, self.discriminator, self.cfg, self.condition = model, discriminator, cfg, condition
+        self.arch, self.model_config, self.train_config = type(model).__name__, model.config(), asdict(cfg)
+
+    def prepare(self, device: torch.device) -> None:
+        # a frozen encoder runs in eval mode: rounded latents, true rates, the decoder sees what it will decode
+        self.model.to(device).train(not self.cfg.freeze_encoder)
+        self.discriminator.to(device).train()
+        self.g_params = decoder_parameters(self.model, self.cfg.freeze_encoder)
+        self._optimizers = {"g": torch.optim.Adam(self.g_params, lr=self.cfg.lr_g, betas=(0.5, 0.999)),
+                            "d": torch.optim.Adam(self.discriminator.parameters(), lr=self.cfg.lr_d, betas=(0.5, 0.999))}
+        self.rd, self.lpips = RateDistortionLoss(self.cfg.lmbda), LPIPSLoss().to(device)
+
+    def optimizers(self) -> dict:
+        return self._optimizers
+
+    def modules(self) -> dict:
+        return {"discriminator": self.discriminator}
+
+    def _d_step(self, x, x_hat, pooled) -> tuple[dict, torch.Tensor]:
+        d, cfg = self.discriminator, self.cfg
+        d_text = pooled if d.conditional else None
+        wrong = pooled.roll(1, dims=0) if d.conditional and pooled is not None else None  # another image's caption
+        terms = d_hinge_loss(d(x, d_text), d(x_hat.detach(), d_text), d(x, wrong) if wrong is not None else None,
+                             cfg.mismatch_weight)
+        gp = matching_aware_gradient_penalty(d, x, d_text, cfg.gp_weight, cfg.gp_power)
+        self._optimizers["d"].zero_grad()
+        (terms["d_loss"] + gp).backward()
+        self._optimizers["d"].step()
+        return terms, gp
+
+    def step(self, step: int, x: torch.Tensor, captions: list[str]) -> dict[str, float]:
+        text = self.condition(captions, training=True) if self.condition else None
+        pooled = text.pooled if text is not None else None
+        out = self.model(x, text)
+        x_hat = out["x_hat"].clamp(0, 1)
+        d_terms, gp = self._d_step(x, x_hat, pooled)
+        rd_terms = self.rd(out, x)
+        perceptual = self.lpips(x_hat, x)
+        adversarial = g_hinge_loss(self.discriminator(x_hat, pooled if self.discriminator.conditional else None))
+        g_loss = rd_terms["loss"] + self.cfg.lpips_weight * perceptual + self.cfg.adv_weight * adversarial
+        self._optimizers["g"].zero_grad()
+        g_loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.g_params, 1.0)
+        self._optimizers["g"].step()
+        return {"g_loss": g_loss.item(), "d_loss": d_terms["d_loss"].item(), "lpips": perceptual.item(),
+                "bpp": rd_terms["bpp_loss"].item(), "mse": rd_terms["mse_loss"].item(), "g_adv": adversarial.item(),
+                "gp": gp.item(), **{k: v.item() for k, v in d_terms.items() if k != "d_loss"}}
+
+    def validate(self) -> None:
+        return None
+
+    def finish(self) -> None:
+        self.model.update(force=True)
+
+
 def finetune(model, discriminator: TextConditionalDiscriminator, train_set, cfg: GANConfig, condition=None,
              checkpoint: Path | None = None, device: torch.device | str = "cpu", progress: bool = True,
-             stop_at: int | None = None) -> GANHistory:
-    """Adversarial fine-tuning of `model`'s decoder against `discriminator`; resumes from `checkpoint`."""
-    # a frozen encoder runs in eval mode: rounded latents, true rates, the decoder sees what it will decode
-    model.to(device).train(not cfg.freeze_encoder)
-    discriminator.to(device).train()
-    g_params = _decoder_parameters(model, cfg.freeze_encoder)
-    opt_g = torch.optim.Adam(g_params, lr=cfg.lr_g, betas=(0.5, 0.999))
-    opt_d = torch.optim.Adam(discriminator.parameters(), lr=cfg.lr_d, betas=(0.5, 0.999))
-    rd, lpips = RateDistortionLoss(cfg.lmbda), LPIPSLoss().to(device)
-    history, start = GANHistory(), 0
-    if checkpoint is not None and Path(checkpoint).exists():
-        state = load_checkpoint(checkpoint, map_location=device)
-        model.load_state_dict(state["state_dict"])
-        discriminator.load_state_dict(state["extra"]["discriminator"])
-        if "opt_g" in state["extra"]:  # shipped checkpoints carry no optimiser state
-            opt_g.load_state_dict(state["extra"]["opt_g"])
-            opt_d.load_state_dict(state["extra"]["opt_d"])
-        history, start = GANHistory(state["history"]["rows"]), int(state["step"])
-    end = cfg.steps if stop_at is None else min(cfg.steps, stop_at)
-    bar = tqdm(range(start, end), desc=f"GAN fine-tune λ={cfg.lmbda:g}", disable=not progress, initial=start,
-               total=cfg.steps)
-    for step in bar:
-        images, captions = _batch(train_set, cfg, step)
-        torch.manual_seed(_step_seed(cfg.seed, step))
-        x = images.to(device)
-        text, pooled = _text(condition, captions, training=True)
-        wrong = pooled.roll(1, dims=0) if pooled is not None else None  # each image with another's caption
-        d_text = pooled if discriminator.conditional else None
+             stop_at: int | None = None) -> dict:
+    """Adversarial fine-tuning of `model`'s decoder against `discriminator`; resumes from `checkpoint`.
 
-        out = model(x, text)
-        x_hat = out["x_hat"].clamp(0, 1)
-        # discriminator step
-        d_terms = d_hinge_loss(discriminator(x, d_text), discriminator(x_hat.detach(), d_text),
-                               discriminator(x, wrong) if discriminator.conditional and wrong is not None else None,
-                               cfg.mismatch_weight)
-        gp = matching_aware_gradient_penalty(discriminator, x, d_text, cfg.gp_weight, cfg.gp_power)
-        opt_d.zero_grad()
-        (d_terms["d_loss"] + gp).backward()
-        opt_d.step()
-        # generator (decoder) step
-        rd_terms = rd(out, x)
-        perceptual = lpips(x_hat, x)
-        adversarial = g_hinge_loss(discriminator(x_hat, d_text))
-        g_loss = rd_terms["loss"] + cfg.lpips_weight * perceptual + cfg.adv_weight * adversarial
-        opt_g.zero_grad()
-        g_loss.backward()
-        torch.nn.utils.clip_grad_norm_(g_params, 1.0)
-        opt_g.step()
-
-        row = {"step": step + 1, "g_loss": g_loss.item(), "bpp": rd_terms["bpp_loss"].item(),
-               "mse": rd_terms["mse_loss"].item(), "lpips": perceptual.item(), "g_adv": adversarial.item(),
-               "gp": gp.item(), **{k: v.item() for k, v in d_terms.items()}}
-        bad = [k for k in ("g_loss", "d_loss", "gp") if not math.isfinite(row[k]) or abs(row[k]) > cfg.divergence_limit]
-        if bad:
-            raise TrainingDiverged(f"step {step + 1}: {', '.join(f'{k}={row[k]:.3g}' for k in bad)}; "
-                                   f"{'the last good checkpoint is ' + str(checkpoint) if checkpoint else 'no checkpoint'}"
-                                   f" (lower the learning rates or adv_weight)")
-        history.rows.append(row)
-        bar.set_postfix(g=f"{row['g_loss']:.3f}", d=f"{row['d_loss']:.3f}", lpips=f"{row['lpips']:.3f}")
-        if checkpoint is not None and ((step + 1) % cfg.log_every == 0 or step + 1 == end):
-            _save(checkpoint, model, discriminator, opt_g, opt_d, cfg, step + 1, history)
-    model.update(force=True)
-    return history
+    Returns the history; raises `TrainingDiverged` (keeping the last good checkpoint) when a loss
+    leaves `cfg.divergence_limit`.
+    """
+    procedure = GANTraining(model, discriminator, cfg, condition)
+    return fit(procedure, train_set, cfg.steps, cfg.batch_size, cfg.seed, cfg.log_every, checkpoint, device,
+               progress, stop_at, f"GAN fine-tune λ={cfg.lmbda:g}", cfg.divergence_limit)
 
 
-def _save(path, model, discriminator, opt_g, opt_d, cfg, step, history) -> None:
-    write_atomically({
-        "arch": type(model).__name__, "model_config": model.config(), "state_dict": model.state_dict(),
-        "train_config": asdict(cfg), "step": step, "history": asdict(history),
-        "extra": {"discriminator": discriminator.state_dict(), "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(),
-                  "discriminator_config": {"text_dim": discriminator.text_dim, "conditional": discriminator.conditional}},
-    }, Path(path))
+def discriminator_from_state(extra: dict, text_dim: int, cfg: GANConfig) -> TextConditionalDiscriminator:
+    """The discriminator a fine-tuning checkpoint's `extra` holds (eval mode)."""
+    d = TextConditionalDiscriminator(text_dim, cfg.d_channels, conditional=cfg.conditional)
+    d.load_state_dict({k: v.float() for k, v in extra["discriminator"].items()})
+    return d.eval()

@@ -23,13 +23,13 @@ import struct
 import zlib
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 
+from .images import as_image_tensor
 from .models import Codec
 
 MAGIC = b"TCIC"
-VERSION = 1
+VERSION = 2  # 2: the hyperprior codes z and y in one rANS string
 MAX_SIDE = 16384  # largest image side a file may declare (pixels)
 MAX_PIXELS = 64 * 2**20  # largest image area a file may declare
 MAX_CAPTION_BYTES = 65535
@@ -85,66 +85,22 @@ def arch_id(model: Codec) -> bytes:
 
 
 def model_fingerprint(model: Codec) -> bytes:
-    """8 bytes identifying the weights and coder tables, so a file is never decoded by the wrong model."""
+    """8 bytes identifying the weights and coder tables, so a file is never decoded by the wrong model.
+
+    Hashing every weight takes a while for a large model, so the digest is kept on the model and
+    reused until a tensor changes (torch counts in-place writes: training, `load_state_dict`, `update`).
+    """
+    tensors = [*model.parameters(), *model.buffers()]
+    versions = tuple((id(t), t._version, t.shape) for t in tensors)  # a replaced buffer is a new tensor
+    cached = getattr(model, "_tcic_fingerprint", None)
+    if cached is not None and cached[0] == versions:
+        return cached[1]
     digest = hashlib.sha256(model.arch.encode())
     for name, tensor in sorted(model.state_dict().items()):
         digest.update(name.encode())
         digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
-    return digest.digest()[:8]
-
-
-def as_image_tensor(image) -> torch.Tensor:
-    """A (3, H, W) float tensor in [0, 1] from a PIL image, an array or a tensor.
-
-    Greyscale becomes RGB, alpha is dropped (composited on nothing: the colour channels are kept),
-    and 16-bit images are scaled from their full range.
-    """
-    if isinstance(image, torch.Tensor):
-        x = image.detach().float()
-        if x.dim() == 2:
-            x = x[None]
-        if x.dim() != 3:
-            raise ValueError(f"expected an image tensor (C, H, W), got shape {tuple(x.shape)}")
-        if x.numel() == 0:
-            raise ValueError(f"image has no pixels: {tuple(x.shape)}")
-        if x.min() < 0 or x.max() > 1:
-            raise ValueError("image tensor values must lie in [0, 1]")
-    else:
-        array = _pil_to_array(image) if hasattr(image, "mode") else np.asarray(image)
-        if array.ndim not in (2, 3):
-            raise ValueError(f"expected an image array (H, W) or (H, W, C), got shape {array.shape}")
-        if array.size == 0:
-            raise ValueError(f"image has no pixels: {array.shape}")
-        if array.dtype == np.uint16 or array.dtype == np.int32:
-            scale = 65535.0
-        elif array.dtype == np.uint8:
-            scale = 255.0
-        elif array.dtype == bool:
-            scale = 1.0
-        elif np.issubdtype(array.dtype, np.floating):
-            scale = 1.0
-        else:
-            raise ValueError(f"unsupported image dtype {array.dtype}")
-        x = torch.from_numpy(np.ascontiguousarray(array).astype(np.float32) / scale)
-        x = x[None] if x.dim() == 2 else x.permute(2, 0, 1)
-    channels = x.shape[0]
-    if channels in (1, 2):  # grey, grey + alpha
-        x = x[:1].expand(3, -1, -1)
-    elif channels in (3, 4):  # RGB, RGBA
-        x = x[:3]
-    else:
-        raise ValueError(f"expected 1 (grey), 2 (grey+alpha), 3 (RGB) or 4 (RGBA) channels, got {channels}")
-    if x.shape[1] < 1 or x.shape[2] < 1:
-        raise ValueError(f"image has no pixels: {tuple(x.shape)}")
-    return x.clamp(0, 1).contiguous()
-
-
-def _pil_to_array(image) -> np.ndarray:
-    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
-        return np.asarray(image).astype(np.uint16 if image.mode.startswith("I;16") else np.int32)
-    if image.mode not in ("L", "LA", "RGB", "RGBA"):
-        image = image.convert("RGBA" if "A" in image.getbands() else "RGB")
-    return np.asarray(image)
+    model._tcic_fingerprint = (versions, digest.digest()[:8])
+    return model._tcic_fingerprint[1]
 
 
 def _check_size(height: int, width: int) -> None:
@@ -164,7 +120,7 @@ def _caption_bytes(caption: str | None) -> bytes:
     return data
 
 
-def _varint(value: int) -> bytes:
+def varint(value: int) -> bytes:
     out = bytearray()
     while True:
         byte, value = value & 0x7F, value >> 7
@@ -179,10 +135,10 @@ def pack(header: Header) -> bytes:
     parts = [_HEAD.pack(MAGIC, VERSION, flags, header.height, header.width), header.arch_id, header.fingerprint]
     if header.caption is not None:
         caption = _caption_bytes(header.caption)
-        parts += [_varint(len(caption)), caption]
+        parts += [varint(len(caption)), caption]
     parts.append(struct.pack(">B", len(header.strings)))
     for string in header.strings:
-        parts += [_varint(len(string)), string]
+        parts += [varint(len(string)), string]
     body = b"".join(parts)
     return body + _CRC.pack(zlib.crc32(body))
 
@@ -260,18 +216,24 @@ STORED = "<the caption stored in the file>"  # decode()'s default; compared by i
 
 
 @torch.no_grad()
-def encode(model: Codec, image, caption: str | None = None) -> bytes:
+def encode(model: Codec, image, caption: str | None = None, text_encoder=None) -> bytes:
     """Code one image (PIL image, array, or (3, H, W) tensor in [0, 1]) into a file's bytes.
 
-    The caption, when given, is stored in the file and passed to the decoder-side transform
-    only; the encoder never reads it.
+    The caption, when given, is stored in the file for the decoder. A decoder-side model (TCIC)
+    never reads it here; only a conditional-coding model (the caption at both ends) needs the
+    `text_encoder` to code.
     """
     x = as_image_tensor(image)
     _, height, width = x.shape
     _check_size(height, width)
     _caption_bytes(caption)  # validate before the expensive part
     model.eval()
-    out = model.compress(x[None].to(next(model.parameters()).device))
+    text = None
+    if model.encoder_reads_captions:
+        if text_encoder is None:
+            raise ValueError(f"{model.arch} codes with the caption: pass the text_encoder it was trained with")
+        text = model.condition(text_encoder, [caption])
+    out = model.compress(x[None].to(next(model.parameters()).device), text)
     strings = tuple(s[0] for s in out["strings"])
     header = Header(VERSION, height, width, arch_id(model), model_fingerprint(model), caption, strings, 0)
     return pack(header)
@@ -297,9 +259,11 @@ def decode(model: Codec, data: bytes, caption: str | None = STORED, text_encoder
     # the latent shape follows from the image size; it is never read from the file
     shape = (-(-header.height // model.stride), -(-header.width // model.stride))
     text = None
-    if getattr(model, "reads_captions", False):
+    if model.reads_captions:
         if text_encoder is None:
             raise ValueError(f"{model.arch} reads captions: pass the text_encoder it was trained with")
+        if model.encoder_reads_captions and caption is not STORED and caption != header.caption:
+            raise ValueError(f"{model.arch} coded this file with its stored caption: decode with that one")
         text = model.condition(text_encoder, [header.caption if caption is STORED else caption])
     model.eval()
     out = model.decompress([[s] for s in header.strings], shape, text, size=(header.height, header.width))

@@ -1,4 +1,8 @@
-"""The `tcic` command line: one subcommand per job, each with its own --help."""
+"""The `tcic` command line: one subcommand per job, each with its own --help.
+
+Imports are lazy (inside each command), so `tcic compress` starts without loading what it
+does not use (no text encoder for a model that reads no captions).
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,8 @@ import argparse
 import logging
 import sys
 from pathlib import Path
+
+PROFILE_HELP = "quick, cpu or gpu (default: $TCIC_PROFILE, else cpu)"
 
 
 def _info(args: argparse.Namespace) -> int:
@@ -43,55 +49,77 @@ def _train(args: argparse.Namespace) -> int:
         return _train_in_group(args)
 
 
-def _train_in_group(args: argparse.Namespace) -> int:
-    from .config import profile
-    from .distributed import is_main, world_size
-    from .text import load_text_encoder
-    from .train import load_checkpoint
+def _train_recipe(args: argparse.Namespace, p):
     from . import zoo
 
-    p = profile(args.profile)
-    changes = {k: v for k, v in {"steps": args.steps, "batch_size": args.batch_size, "lr": args.lr}.items() if v}
+    changes = {k: v for k, v in {"steps": args.steps, "batch_size": args.batch_size, "lr": args.lr,
+                                 "seed": args.seed}.items() if v is not None}
     dataset = None
     if args.data != "shapes":
         if not args.data_root:
             raise ValueError(f"--data {args.data} needs --data-root")
         dataset = (args.data, args.data_root)
     if args.model in zoo.TCIC_VARIANTS:
-        encoder = load_text_encoder(args.text_encoder, p)
-        r, captions = zoo.tcic_recipe(args.model, encoder, p, args.lmbda, args.fusion, dataset=dataset, **changes)
-        out = Path(args.out) if args.out else r.path
-        zoo.train_tcic(r, captions, encoder, out)
-    else:
-        r = zoo.recipe(args.model, p, args.lmbda, dataset, **changes)
-        out = Path(args.out) if args.out else r.path
-        zoo.train_recipe(r, out)
+        encoder = zoo.text_encoder(args.text_encoder, p)
+        return zoo.tcic_recipe(args.model, encoder, p, args.lmbda, args.fusion, dataset=dataset, detail=args.detail,
+                               **changes), encoder
+    return zoo.codec_recipe(args.model, p, args.lmbda, dataset, **changes), None
+
+
+def _train_in_group(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from . import zoo
+    from .checkpoint import load_checkpoint
+    from .config import profile
+    from .distributed import is_main, world_size
+
+    p = profile(args.profile)
+    r, encoder = _train_recipe(args, p)
+    if args.out:  # the same recipe, trained into the given file instead of the cache
+        r = replace(r, out=Path(args.out))
+    zoo.fetch(r, encoder, progress=not args.quiet)
     if is_main():
-        history = load_checkpoint(out)["history"]
+        history = load_checkpoint(r.path)["history"]
         last = history["val"][-1] if history["val"] else history["train"][-1]
         processes = f" ({world_size()} processes)" if world_size() > 1 else ""
-        print(f"{out}: step {last['step']}, bpp {last['bpp_loss']:.4f}, mse {last['mse_loss']:.6f}{processes}")
+        print(f"{r.path}: step {last['step']}, bpp {last['bpp_loss']:.4f}, mse {last['mse_loss']:.6f}{processes}")
     return 0
 
 
-def _load_model(path: str):
-    from .train import model_from_checkpoint
+def _load_model(args: argparse.Namespace):
+    """`--model` as a checkpoint file, or a named model at `--quality` (shipped or cached; never trained here)."""
+    from . import zoo
+    from .checkpoint import model_from_checkpoint
+    from .config import profile
 
-    return model_from_checkpoint(Path(path))
+    if Path(args.model).suffix == ".pt" or Path(args.model).is_file():
+        return model_from_checkpoint(Path(args.model)), None
+    p = profile(args.profile)
+    r = zoo.named_recipe(args.model, args.quality, p)
+    if not zoo.available(r):
+        raise ValueError(f"{args.model} quality {args.quality} is neither shipped nor cached for profile {p.name}; "
+                         f"train it first: {zoo.train_command(r, p)}")
+    return zoo.fetch(r, progress=False), p
+
+
+def _text_encoder_for(model, args, p):
+    if not model.reads_captions:
+        return None
+    from . import zoo
+    from .config import profile
+
+    return zoo.text_encoder(args.text_encoder, p or profile(args.profile), progress=False)
 
 
 def _compress(args: argparse.Namespace) -> int:
-    from PIL import Image
-
     from .bitstream import encode, unpack
+    from .images import read_image
 
-    model = _load_model(args.model)
-    try:
-        image = Image.open(args.image)
-        image.load()
-    except OSError as err:
-        raise ValueError(f"{args.image}: not a readable image ({err})") from err
-    data = encode(model, image, args.caption)
+    image = read_image(args.image)
+    model, p = _load_model(args)
+    encoder = _text_encoder_for(model, args, p) if model.encoder_reads_captions else None
+    data = encode(model, image, args.caption, text_encoder=encoder)
     Path(args.output).write_bytes(data)
     h = unpack(data)
     print(f"{args.output}: {len(data)} bytes, {h.bpp_latent:.4f} bpp latent, {h.bpp_total:.4f} bpp whole file")
@@ -99,25 +127,38 @@ def _compress(args: argparse.Namespace) -> int:
 
 
 def _decompress(args: argparse.Namespace) -> int:
-    from .bitstream import STORED, decode
-    from .evaluate import to_pil
+    from .bitstream import STORED, decode, unpack
+    from .images import to_pil
 
-    model = _load_model(args.model)
-    encoder = None
-    if getattr(model, "reads_captions", False):
-        from .text import load_text_encoder
+    data = Path(args.file).read_bytes()
+    if args.model is None:  # find the shipped model that made the file by the fingerprint it records
+        from . import zoo
 
-        encoder = load_text_encoder(args.text_encoder)
+        args.model, args.quality = zoo.named_model_of(unpack(data).fingerprint, _profile(args))
+    model, p = _load_model(args)
     caption = STORED if args.caption is None else args.caption
-    x_hat = decode(model, Path(args.file).read_bytes(), caption, text_encoder=encoder)
+    x_hat = decode(model, data, caption, text_encoder=_text_encoder_for(model, args, p))
     to_pil(x_hat).save(args.output)
     print(f"{args.output}: {x_hat.shape[2]}x{x_hat.shape[1]}")
     return 0
 
 
+def _profile(args):
+    from .config import profile
+
+    return profile(args.profile)
+
+
+def _models(args: argparse.Namespace) -> int:
+    from . import zoo
+
+    print(zoo.model_table(_profile(args)).to_string(index=False))
+    return 0
+
+
 def _eval_settings(args: argparse.Namespace, encoder) -> list:
+    from .checkpoint import model_from_checkpoint
     from .evaluate import compressai_settings, model_setting, pil_settings
-    from .train import model_from_checkpoint
 
     settings = []
     for spec in args.codec:
@@ -127,8 +168,8 @@ def _eval_settings(args: argparse.Namespace, encoder) -> list:
             settings += compressai_settings(spec.split(":", 1)[1], args.compressai_qualities)
         else:
             model = model_from_checkpoint(Path(spec))
-            settings.append(model_setting(model.arch.split("(")[0], model, Path(spec).stem,
-                                          encoder if getattr(model, "reads_captions", False) else None))
+            settings.append(model_setting(type(model).__name__, model, Path(spec).stem,
+                                          encoder if model.reads_captions else None))
     return settings
 
 
@@ -138,35 +179,36 @@ def _eval(args: argparse.Namespace) -> int:
     import matplotlib
 
     matplotlib.use("Agg")
-    from .config import profile
+    from . import zoo
     from .data import CaptionedPhotos
-    from .evaluate import evaluate_codecs, shapes_test_scenes
+    from .evaluate import evaluate, set_level_scores, shapes_test_scenes, summarize
     from .metrics import QualityMetrics, Unavailable
     from .plots import rd_rp_figure
-    from .text import load_text_encoder
 
-    p = profile(args.profile)
+    p = _profile(args)
     for spec in args.codec:  # fail fast, before loading anything
         if spec not in ("jpeg", "webp") and not spec.startswith("compressai:") and not Path(spec).is_file():
             raise ValueError(f"unknown codec {spec!r}: use jpeg, webp, compressai:<arch> or a checkpoint file")
-    encoder = load_text_encoder(args.text_encoder, p)
+    encoder = zoo.text_encoder(args.text_encoder, p, progress=False)
     if args.data == "photos":
-        data = CaptionedPhotos(max_side=args.max_side)
+        photos = CaptionedPhotos(max_side=args.max_side)
+        images, captions = (list(t) for t in zip(*(photos[i] for i in range(len(photos)))))
     else:
-        data = list(zip(*shapes_test_scenes(p)[:2]))
+        images, captions, _ = shapes_test_scenes(p)
     try:
         settings = _eval_settings(args, encoder)
     except Unavailable as err:
         raise ValueError(str(err)) from err
     metrics = QualityMetrics(encoder)
-    rows, summary = evaluate_codecs(settings, data, metrics, progress=not args.quiet)
+    rows = evaluate(settings, images, captions, metrics=metrics, progress=not args.quiet)
+    summary = summarize(rows).merge(set_level_scores(settings, images, captions, metrics), how="left")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     rows.to_csv(out / "results.csv", index=False, float_format="%.6g")
     summary.to_csv(out / "summary.csv", index=False, float_format="%.6g")
     (out / "metrics.json").write_text(json.dumps({"labels": metrics.labels, "unavailable": metrics.unavailable,
-                                                  "data": args.data, "images": len(data)}, indent=1) + "\n")
-    rd_rp_figure(summary, metrics.labels, title=f"{args.data}, {len(data)} images").savefig(out / "curves.png", dpi=120)
+                                                  "data": args.data, "images": len(images)}, indent=1) + "\n")
+    rd_rp_figure(summary, metrics.labels, title=f"{args.data}, {len(images)} images").savefig(out / "curves.png", dpi=120)
     for name, reason in metrics.unavailable.items():
         print(f"{name}: unavailable: {reason}")
     print(f"{out}: results.csv ({len(rows)} rows), summary.csv, metrics.json, curves.png")
@@ -179,72 +221,80 @@ def _ablate(args: argparse.Namespace) -> int:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from .ablate import run_grid, summarize
-    from .config import profile
+    from . import zoo
+    from .ablate import cost_table, run_grid
+    from .evaluate import summarize
     from .plots import curves
-    from .text import load_text_encoder
 
-    p = profile(args.profile)
-    encoder = load_text_encoder(args.text_encoder, p)
+    p = _profile(args)
+    encoder = zoo.text_encoder(args.text_encoder, p, progress=not args.quiet)
     rows = run_grid(encoder, p, args.fusion, args.condition, args.lmbda, progress=not args.quiet)
-    summary = summarize(rows)
+    table = cost_table(rows)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     rows.to_csv(out / "rows.csv", index=False, float_format="%.6g")
-    summary.to_csv(out / "summary.csv", float_format="%.6g")
+    table.to_csv(out / "summary.csv", float_format="%.6g")
     fig, ax = plt.subplots(figsize=(6, 4))
-    true = summary.xs("true", level="condition").reset_index()
-    curves(ax, true, "psnr", x="bpp_latent", by="fusion", label="PSNR (dB), true caption")
+    curves(ax, summarize(rows).query("condition == 'true'"), "psnr", x="bpp_latent", by="fusion",
+           label="PSNR (dB), true caption")
     fig.savefig(out / "rd.png", dpi=120)
-    print(summary.round(3).to_string())
+    print(table.round(3).to_string())
     print(f"{out}: rows.csv, summary.csv, rd.png")
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="tcic", description="Perceptual image compression with text as decoder-side information."
-    )
-    parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+def _add_model_arguments(parser: argparse.ArgumentParser, required: bool) -> None:
+    parser.add_argument("--model", required=required,
+                        help="a named model (`tcic models` lists them: hyperprior, tcic, ...) or a checkpoint file")
+    parser.add_argument("--quality", type=int, default=1, help="for a named model: 1 = lowest rate (default 1)")
+    parser.add_argument("--profile", help=PROFILE_HELP)
+    parser.add_argument("--text-encoder", default="minclip",
+                        help="for caption-reading models: the encoder they were trained with (default: minclip)")
 
-    info = sub.add_parser("info", help="show the profile, device and which pretrained weights are present")
-    info.add_argument("--profile", help="quick, cpu or gpu (default: $TCIC_PROFILE or auto)")
-    info.set_defaults(func=_info)
 
+def _train_parser(sub) -> None:
     tr = sub.add_parser("train", help="train a codec on CaptionedShapes (resumes from --out if it exists)")
-    tr.add_argument("--model", choices=["factorized", "hyperprior", "tcic", "control", "notext"], default="hyperprior",
-                    help="tcic: decoder reads the caption; control: same model fed unrelated captions; "
-                         "notext: same size, no caption")
-    tr.add_argument("--fusion", default="ssa", help="fusion block of tcic/control: none, concat, film, ssa or xattn")
+    tr.add_argument("--model", choices=["factorized", "hyperprior", "tcic", "control", "notext", "conditional"],
+                    default="hyperprior", help="tcic: decoder reads the caption; control: same model fed unrelated "
+                    "captions; notext: same size, no caption; conditional: the caption at both ends")
+    tr.add_argument("--fusion", default="ssa", help="fusion block of tcic/control: none, concat, film, ssa, xattn or pxattn")
+    tr.add_argument("--detail", default="full", help="what training captions name: colour, pattern or full")
     tr.add_argument("--text-encoder", default="minclip", help="auto, minclip, clip:ViT-B-32/openai or a .pt path")
     tr.add_argument("--data", choices=["shapes", "cub200", "folder"], default="shapes",
                     help="training data: CaptionedShapes (default), CUB-200-2011 with captions, or a captioned folder")
     tr.add_argument("--data-root", help="dataset folder for --data cub200 / folder")
-    tr.add_argument("--profile", help="quick, cpu or gpu (default: $TCIC_PROFILE or auto)")
+    tr.add_argument("--profile", help=PROFILE_HELP)
     tr.add_argument("--lmbda", type=float, help="RD trade-off (default: the profile's middle lambda)")
     tr.add_argument("--steps", type=int, help="override the profile's steps")
     tr.add_argument("--batch-size", type=int, help="override the profile's batch size")
     tr.add_argument("--lr", type=float, help="override the profile's learning rate")
+    tr.add_argument("--seed", type=int, help="training seed: initial weights, batch order, noise (default: the profile's)")
     tr.add_argument("--out", help="checkpoint path (.pt; default: the model cache, where notebooks find it)")
+    tr.add_argument("--quiet", action="store_true", help="no progress bar")
     tr.set_defaults(func=_train)
 
+
+def _codec_parsers(sub) -> None:
     co = sub.add_parser("compress", help="code an image into a .tcic file")
     co.add_argument("image", help="input image (PNG, JPEG, ...)")
     co.add_argument("-o", "--output", required=True, help="output bitstream")
-    co.add_argument("--model", required=True, help="checkpoint written by `tcic train`")
+    _add_model_arguments(co, required=True)
     co.add_argument("--caption", help="caption stored in the file for the decoder")
     co.set_defaults(func=_compress)
 
     de = sub.add_parser("decompress", help="decode a .tcic file into a PNG")
     de.add_argument("file", help="input bitstream")
     de.add_argument("-o", "--output", required=True, help="output image (PNG)")
-    de.add_argument("--model", required=True, help="the checkpoint the file was made with")
+    _add_model_arguments(de, required=False)
     de.add_argument("--caption", help="decode with this caption instead of the stored one")
-    de.add_argument("--text-encoder", default="minclip",
-                    help="for caption-reading models: the encoder they were trained with (default: minclip)")
     de.set_defaults(func=_decompress)
 
+    mo = sub.add_parser("models", help="list the named models with their card lines (rate, bpp, PSNR)")
+    mo.add_argument("--profile", help=PROFILE_HELP)
+    mo.set_defaults(func=_models)
+
+
+def _study_parsers(sub) -> None:
     ev = sub.add_parser("eval", help="measure codecs on a dataset: per-image CSV, summary with FID/KID, figures")
     ev.add_argument("--codec", action="append", required=True,
                     help="jpeg, webp, compressai:<arch> or a checkpoint file; repeat for several")
@@ -254,7 +304,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--compressai-qualities", type=int, nargs="+", default=[1, 3, 5], help="for compressai:<arch>")
     ev.add_argument("--max-side", type=int, default=512, help="downscale photos to this longest side (0: keep)")
     ev.add_argument("--text-encoder", default="auto", help="for CLIP metrics and caption-reading models")
-    ev.add_argument("--profile", help="quick, cpu or gpu (default: $TCIC_PROFILE or auto)")
+    ev.add_argument("--profile", help=PROFILE_HELP)
     ev.add_argument("--out", default="build/eval", help="output folder")
     ev.add_argument("--quiet", action="store_true", help="no progress bar")
     ev.set_defaults(func=_eval)
@@ -264,7 +314,7 @@ def build_parser() -> argparse.ArgumentParser:
     ab.add_argument("--condition", nargs="+", default=["true", "shuffled", "none"])
     ab.add_argument("--lmbda", type=float, nargs="+", help="rates (default: the profile's)")
     ab.add_argument("--text-encoder", default="minclip", help="the encoder the models read (default: minclip)")
-    ab.add_argument("--profile", help="quick, cpu or gpu (default: $TCIC_PROFILE or auto)")
+    ab.add_argument("--profile", help=PROFILE_HELP)
     ab.add_argument("--out", default="build/ablate", help="output folder")
     ab.add_argument("--quiet", action="store_true", help="no progress bars")
     ab.set_defaults(func=_ablate)
@@ -278,6 +328,19 @@ def build_parser() -> argparse.ArgumentParser:
     course.add_argument("--cell-timeout", type=float, default=None,
                         help="seconds a cell may run (default: no limit; training cells take what the machine needs)")
     course.set_defaults(func=_course)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tcic", description="Perceptual image compression with text as decoder-side information.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    info = sub.add_parser("info", help="profile, device, pretrained weights, and what each notebook loads or trains")
+    info.add_argument("--profile", help=PROFILE_HELP)
+    info.set_defaults(func=_info)
+    _train_parser(sub)
+    _codec_parsers(sub)
+    _study_parsers(sub)
     return parser
 
 

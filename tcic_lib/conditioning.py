@@ -1,6 +1,6 @@
 """From captions to the decoder's side information, in training and at evaluation.
 
-Three caption modes make the comparisons of notebook 05:
+The caption modes of notebook 05's comparisons:
 - `true`: each image's own caption (TCIC);
 - `unrelated`: captions of other, random training scenes (the capacity-matched control: the
   same architecture and parameters, but its captions carry nothing about its images);
@@ -10,7 +10,7 @@ In training a caption is dropped with probability `dropout`, so "no caption" sta
 input. Random draws use torch's global generator, which `train` seeds per step, so runs resume
 exactly.
 
-Taught in notebooks/05_tcic (not written yet; tests/test_conditioning.py shows its use).
+Taught in notebooks/05_tcic.
 """
 
 from __future__ import annotations

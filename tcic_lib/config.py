@@ -1,4 +1,10 @@
-"""Profiles (one knob for every size), device choice and seeding.
+"""Profiles (one knob for every size), composed of typed configs; device choice and seeding.
+
+A `Profile` is a few small configs, each read by the part of the course it sizes:
+`data` (CaptionedShapes), `codec` (channel widths), `train` (one RD training run), `clip` (the
+mini-CLIP and its contrastive training), plus the rate points and the step counts of the later
+notebooks. Library functions take the profile (or the config they need) as an argument; only
+`profile()` reads the environment.
 
 Taught in notebooks/00_setup.
 """
@@ -14,83 +20,136 @@ import numpy as np
 import torch
 
 PROFILE_ENV = "TCIC_PROFILE"
+DEFAULT_PROFILE = "cpu"  # the sizes whose models ship with the course, on any device
 
 
 class ProfileError(ValueError):
     """An unknown profile name was asked for."""
 
 
-@dataclass(frozen=True)
-class Profile:
-    """Every size a notebook or a training run needs; notebooks never hard-code them."""
+class _Replaceable:
+    def replace(self, **changes):
+        """A copy with some fields changed (for ablations and tests)."""
+        return dataclasses.replace(self, **changes)
 
-    name: str
-    # data
-    image_size: int  # side of the square CaptionedShapes training images (px)
+
+@dataclass(frozen=True)
+class DataConfig(_Replaceable):
+    """CaptionedShapes: how many scenes of which size."""
+
+    image_size: int  # side of the square scenes (px)
     n_train: int  # training scenes
-    n_val: int  # validation scenes
+    n_val: int  # validation scenes (monitoring only: not part of a trained model's identity)
     n_test: int  # held-out test scenes
-    # codec
+    seed: int = 0  # scene generation
+
+
+@dataclass(frozen=True)
+class CodecConfig(_Replaceable):
+    """Widths of the learned codecs (`models.build_model(arch, **asdict(codec), ...)`)."""
+
     N: int  # channels of the analysis/synthesis transforms
     M: int  # channels of the main latent y
     hyper_stages: int  # stride-2 steps in the hyperprior's h_a; z must stay wider than 1x1 in training
-    lmbdas: tuple[float, ...]  # rate-distortion trade-offs: loss = lmbda * 255^2 * MSE + bpp
-    # training
-    steps: int  # optimisation steps per codec
-    batch_size: int  # images per step
-    lr: float  # main optimiser learning rate
-    aux_lr: float  # learning rate of the entropy bottleneck's auxiliary (quantile) loss
-    val_every: int  # validate every this many steps
-    tcic_steps: int  # steps per caption-reading codec and its controls (notebook 05; the cpu ones ship trained)
-    gan_steps: int  # adversarial fine-tuning steps (notebook 06)
-    # text side (mini-CLIP trained on CaptionedShapes)
-    clip_embed_dim: int  # joint image-text embedding width
-    clip_width: int  # text transformer width
-    clip_layers: int  # text transformer depth
-    clip_steps: int  # contrastive training steps
-    clip_batch_size: int  # image-caption pairs per contrastive step (more negatives help)
-    # evaluation
-    eval_images: int  # test images used for RD curves and metrics
-    seed: int = 0  # master seed for data and initialisation
 
-    def replace(self, **changes) -> "Profile":
-        """A copy with some fields changed (for ablations and tests)."""
-        return dataclasses.replace(self, **changes)
+
+@dataclass(frozen=True)
+class TrainConfig(_Replaceable):
+    """One rate-distortion training run; these settings never reach a model's constructor."""
+
+    lmbda: float = 0.01  # RD trade-off: lmbda * 255^2 * MSE + bpp
+    steps: int = 1000  # optimisation steps
+    batch_size: int = 8  # images per step
+    lr: float = 1e-3  # main optimiser (transforms, hyperprior, scales)
+    aux_lr: float = 1e-3  # auxiliary optimiser (entropy bottleneck quantiles)
+    clip_max_norm: float = 1.0  # gradient clipping of the main parameters
+    val_every: int = 250  # validate and save every this many steps (and at the end)
+    seed: int = 0  # batch order and quantisation noise
+    lr_drop_at: float = 0.8  # fraction of steps after which the learning rate drops 10x
+
+
+@dataclass(frozen=True)
+class ClipConfig(_Replaceable):
+    """The course's mini-CLIP (an open_clip CLIP of small sizes) and its contrastive training."""
+
+    embed_dim: int  # joint image-text embedding width
+    width: int  # text and image transformer width
+    layers: int  # text and image transformer depth
+    steps: int  # contrastive training steps
+    batch_size: int  # image-caption pairs per step (more negatives help)
+
+
+@dataclass(frozen=True)
+class Profile(_Replaceable):
+    """Every size a notebook or a training run needs; notebooks never hard-code them."""
+
+    name: str
+    data: DataConfig
+    codec: CodecConfig
+    train: TrainConfig  # the image-only codecs of notebooks 01-02 (lmbda: set per rate point)
+    clip: ClipConfig
+    lmbdas: tuple[float, ...]  # rate points of the RD curves: loss = lmbda * 255^2 * MSE + bpp
+    low_lmbdas: tuple[float, ...]  # ultra-low rates, where a caption can pay (notebook 05)
+    tcic_steps: int  # steps per caption-reading codec and its controls (notebook 05)
+    low_rate_steps: int  # steps per ultra-low-rate codec (notebook 05)
+    gan_steps: int  # adversarial fine-tuning steps (notebook 06)
+    eval_images: int  # test images used for RD curves and metrics
+
+    @property
+    def middle_lmbda(self) -> float:
+        """The middle rate point, where single-rate comparisons are made."""
+        return self.lmbdas[len(self.lmbdas) // 2]
+
+    @property
+    def lowest_lmbda(self) -> float:
+        """The lowest rate point of the ultra-low range."""
+        return min(self.low_lmbdas)
+
+    def rd_train(self, lmbda: float, **changes) -> TrainConfig:
+        """This profile's RD training settings at rate point `lmbda`."""
+        return self.train.replace(lmbda=lmbda, **changes)
 
 
 PROFILES: dict[str, Profile] = {
     # tests and CI: every notebook in about a minute on 2 CPU cores
     "quick": Profile(
-        name="quick", image_size=32, n_train=64, n_val=16, n_test=16,
-        N=16, M=24, hyper_stages=1, lmbdas=(0.01, 0.05), steps=60, batch_size=8, lr=1e-3, aux_lr=1e-3,
-        val_every=15, tcic_steps=60, gan_steps=6, clip_embed_dim=32, clip_width=64, clip_layers=2, clip_steps=40,
-        clip_batch_size=16,
-        eval_images=8,
+        name="quick",
+        data=DataConfig(image_size=32, n_train=64, n_val=16, n_test=16),
+        codec=CodecConfig(N=16, M=24, hyper_stages=1),
+        train=TrainConfig(steps=60, batch_size=8, lr=1e-3, aux_lr=1e-3, val_every=15),
+        clip=ClipConfig(embed_dim=32, width=64, layers=2, steps=40, batch_size=16),
+        lmbdas=(0.01, 0.05), low_lmbdas=(0.001, 0.002), tcic_steps=60, low_rate_steps=60, gan_steps=6, eval_images=8,
     ),
-    # `make course` on a laptop: the effects show, whole course in ~45 min on 2 cores
+    # `make course` on a laptop: the effects show, whole course in ~45 min on 2 cores (models ship)
     "cpu": Profile(
-        name="cpu", image_size=64, n_train=4000, n_val=200, n_test=100,
-        N=48, M=64, hyper_stages=1, lmbdas=(0.0035, 0.013, 0.05), steps=2000, batch_size=8, lr=1e-3,
-        aux_lr=1e-3, val_every=500, tcic_steps=6000, gan_steps=600, clip_embed_dim=64, clip_width=64, clip_layers=2,
-        clip_steps=1500, clip_batch_size=64, eval_images=48,
+        name="cpu",
+        data=DataConfig(image_size=64, n_train=4000, n_val=200, n_test=100),
+        codec=CodecConfig(N=48, M=64, hyper_stages=1),
+        train=TrainConfig(steps=2000, batch_size=8, lr=1e-3, aux_lr=1e-3, val_every=500),
+        clip=ClipConfig(embed_dim=64, width=64, layers=2, steps=1500, batch_size=64),
+        lmbdas=(0.0035, 0.013, 0.05), low_lmbdas=(0.00005, 0.0001, 0.0002), tcic_steps=6000, low_rate_steps=12000,
+        gan_steps=600, eval_images=48,
     ),
-    # Colab / workstation GPU: bigger models, longer training
+    # Colab / workstation GPU, opt-in: bigger models, longer training (nothing ships for it)
     "gpu": Profile(
-        name="gpu", image_size=128, n_train=40000, n_val=1000, n_test=500,
-        N=128, M=192, hyper_stages=2, lmbdas=(0.0018, 0.0035, 0.0067, 0.013, 0.025, 0.05), steps=50000,
-        batch_size=32, lr=1e-4, aux_lr=1e-3, val_every=2000, tcic_steps=50000, gan_steps=20000, clip_embed_dim=256,
-        clip_width=256, clip_layers=4, clip_steps=20000, clip_batch_size=256, eval_images=200,
+        name="gpu",
+        data=DataConfig(image_size=128, n_train=40000, n_val=1000, n_test=500),
+        codec=CodecConfig(N=128, M=192, hyper_stages=2),
+        train=TrainConfig(steps=50000, batch_size=32, lr=1e-4, aux_lr=1e-3, val_every=2000),
+        clip=ClipConfig(embed_dim=256, width=256, layers=4, steps=20000, batch_size=256),
+        lmbdas=(0.0018, 0.0035, 0.0067, 0.013, 0.025, 0.05), low_lmbdas=(0.0002, 0.0004), tcic_steps=50000,
+        low_rate_steps=50000, gan_steps=20000, eval_images=200,
     ),
 }
 
 
 def default_profile_name() -> str:
-    """`gpu` when CUDA is present, else `cpu`."""
-    return "gpu" if torch.cuda.is_available() else "cpu"
+    """The profile whose models ship (`cpu` sizes) on every device: a GPU runs it faster; `gpu` is opt-in."""
+    return DEFAULT_PROFILE
 
 
 def profile(name: str | None = None) -> Profile:
-    """The profile `name`, else `$TCIC_PROFILE`, else the default for this machine."""
+    """The profile `name`, else `$TCIC_PROFILE`, else the default (`cpu`)."""
     name = name or os.environ.get(PROFILE_ENV) or default_profile_name()
     try:
         return PROFILES[name]

@@ -176,8 +176,66 @@ class CrossAttentionFusion(nn.Module):
         return x + self.out(attended.transpose(1, 2).reshape(b, -1, h, w))
 
 
+def fourier_positions(h: int, w: int, frequencies: int, device=None) -> torch.Tensor:
+    """(4 * frequencies, h, w): sin/cos of normalised pixel-centre coordinates at 1, 2, 4, ... cycles per side.
+
+    Normalised by the map's own size, so "top left" means the same place at every resolution.
+    """
+    ys = (torch.arange(h, device=device) + 0.5) / h
+    xs = (torch.arange(w, device=device) + 0.5) / w
+    grid = torch.stack(torch.meshgrid(ys, xs, indexing="ij"))  # (2, h, w)
+    angles = (2 * torch.pi * 2.0 ** torch.arange(frequencies, device=device))[:, None, None, None] * grid  # (F, 2, h, w)
+    return torch.cat([angles.sin(), angles.cos()]).reshape(-1, h, w)
+
+
+class PositionalCrossAttentionFusion(nn.Module):
+    """Words bound to places: pixels ask the caption "what is here?" by their position and features.
+
+    tokens' = adapter(tokens) (one self-attention layer, so a place word can gather its object's
+    words); q = W_q x + P(pos); x' = x + out(MLP([attend(q, [null; tokens']), pos])).
+    A learned null token is always present, so a missing caption (or a dropped one) is attended to
+    as "nothing said here". Unlike `xattn`, the queries know where they are, so the block can draw
+    a named object in its named place even when the image latent carries nothing there.
+    """
+
+    def __init__(self, channels: int, text_dim: int, hidden: int = 64, heads: int = 4, frequencies: int = 5):
+        super().__init__()
+        self.text_dim, self.frequencies = text_dim, frequencies
+        pos_dim = 4 * frequencies
+        self.adapter = nn.TransformerEncoderLayer(text_dim, nhead=max(1, text_dim // 32), dim_feedforward=2 * text_dim,
+                                                  dropout=0.0, batch_first=True)
+        self.null = nn.Parameter(torch.zeros(1, 1, text_dim))
+        self.query = nn.Conv2d(channels + pos_dim, hidden, kernel_size=1)
+        self.key_value = nn.Linear(text_dim, 2 * hidden)
+        self.attention = nn.MultiheadAttention(hidden, heads, batch_first=True)
+        self.mlp = nn.Sequential(nn.Conv2d(hidden + pos_dim, 2 * hidden, kernel_size=1), nn.GELU(),
+                                 nn.Conv2d(2 * hidden, channels, kernel_size=1))
+        nn.init.zeros_(self.mlp[-1].weight)
+        nn.init.zeros_(self.mlp[-1].bias)
+
+    def forward(self, x: torch.Tensor, text: TextCondition | None = None) -> torch.Tensor:
+        b, _, h, w = x.shape
+        pos = fourier_positions(h, w, self.frequencies, x.device).expand(b, -1, -1, -1)
+        tokens, padding = self.null.expand(b, -1, -1), torch.zeros(b, 1, dtype=torch.bool, device=x.device)
+        if text is not None and text.tokens is not None:
+            if text.tokens.shape[0] != b or text.tokens.shape[-1] != self.text_dim:
+                raise ValueError(f"caption tokens {tuple(text.tokens.shape)} do not fit a batch of {b} "
+                                 f"and text_dim {self.text_dim}")
+            mask = text.mask if text.mask is not None else torch.ones(text.tokens.shape[:2], dtype=torch.bool)
+            # the null token leads every caption, so no row is all padding (a dropped caption)
+            tokens = torch.cat([tokens, text.tokens], dim=1)
+            padding = torch.cat([padding, ~mask.to(x.device)], dim=1)
+        tokens = self.adapter(tokens, src_key_padding_mask=padding)
+        q = self.query(torch.cat([x, pos], dim=1)).flatten(2).transpose(1, 2)  # (B, HW, hidden)
+        k, v = self.key_value(tokens).chunk(2, dim=-1)  # (B, 1 + T, hidden) each
+        attended, _ = self.attention(q, k, v, key_padding_mask=padding, need_weights=False)
+        attended = attended.transpose(1, 2).reshape(b, -1, h, w)
+        return x + self.mlp(torch.cat([attended, pos], dim=1))
+
+
 FUSIONS: dict[str, type[nn.Module]] = {
     "none": NoFusion, "concat": ConcatFusion, "film": FiLMFusion, "ssa": SSAFusion, "xattn": CrossAttentionFusion,
+    "pxattn": PositionalCrossAttentionFusion,
 }
 
 

@@ -2,33 +2,29 @@
 
 `forward(x, text=None) -> {"x_hat", "likelihoods"}`, `compress(x, text=None) -> {"strings",
 "shape", "size"}`, `decompress(strings, shape, text=None, size=None) -> {"x_hat"}`; call
-`update(force=True)` after training and before coding. `Factorized` and `Hyperprior` ignore
-`text`; `TCIC` builds on `Hyperprior` and sends the caption to `g_s` only.
+`update()` after training and before coding. `Factorized` and `Hyperprior` ignore `text`;
+the caption-reading models build on `Hyperprior` (`tcic_lib.tcic`).
 
-Taught in notebooks/02_hyperprior (Factorized, Hyperprior); TCIC in notebooks/05_tcic (not
-written yet).
+Coding: CompressAI's rANS coder ends every string with its 32-bit state. The hyperprior codes
+`z` and then `y` into **one** string (one flush, not two): at the course's 64 px scenes a flush
+is 0.008 bpp, and at the ultra-low rates of notebook 05 (about 0.03 bpp) a second one would
+cost a quarter of the file.
+
+Taught in notebooks/02_hyperprior.
 """
 
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from compressai.entropy_models import EntropyBottleneck, GaussianConditional
+from compressai.ans import BufferedRansEncoder, RansDecoder
+from compressai.entropy_models import EntropyBottleneck, EntropyModel, GaussianConditional
 from compressai.layers import GDN
 from compressai.models import CompressionModel
+from compressai.models.base import get_scale_table
 from compressai.models.utils import conv, deconv
-
-from .fusion import TextCondition, build_fusion
-
-SCALES_MIN, SCALES_MAX, SCALES_LEVELS = 0.11, 256, 64
-
-
-def scale_table() -> torch.Tensor:
-    """Log-spaced Gaussian scales that the coder tabulates (as in Ballé et al. 2018)."""
-    return torch.exp(torch.linspace(math.log(SCALES_MIN), math.log(SCALES_MAX), SCALES_LEVELS))
+from compressai.ops import compute_padding
 
 
 def analysis_transform(N: int, M: int, stages: int = 4) -> nn.Sequential:
@@ -53,13 +49,16 @@ def synthesis_transform(N: int, M: int, stages: int = 4) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
-def pad_to_multiple(x: torch.Tensor, stride: int) -> tuple[torch.Tensor, tuple[int, int]]:
-    """Replicate-pad (B, C, H, W) on the right and bottom to multiples of `stride`."""
-    h, w = x.shape[-2:]
-    pad_h, pad_w = (-h) % stride, (-w) % stride
-    if pad_h or pad_w:
-        x = F.pad(x, (0, pad_w, 0, pad_h), mode="replicate")
-    return x, (h, w)
+def pad_to_multiple(x: torch.Tensor, stride: int) -> tuple[torch.Tensor, tuple[int, int, int, int]]:
+    """Replicate-pad (B, C, H, W) evenly on all sides to multiples of `stride` (CompressAI's
+    `compute_padding`); returns the padded batch and the `unpad` that crops a reconstruction back."""
+    pad, unpad = compute_padding(*x.shape[-2:], min_div=stride)
+    return (F.pad(x, pad, mode="replicate") if any(pad) else x), unpad
+
+
+def crop(x_hat: torch.Tensor, unpad: tuple[int, int, int, int]) -> torch.Tensor:
+    """Undo `pad_to_multiple` (a negative pad crops)."""
+    return F.pad(x_hat, unpad) if any(unpad) else x_hat
 
 
 def check_image_batch(x: torch.Tensor) -> None:
@@ -69,6 +68,15 @@ def check_image_batch(x: torch.Tensor) -> None:
         raise ValueError(f"expected an image batch of shape (B, 3, H, W), got {shape}")
     if x.shape[-2] < 1 or x.shape[-1] < 1:
         raise ValueError(f"image has no pixels: {tuple(x.shape)}")
+
+
+def _tables(model: EntropyModel) -> tuple[list, list, list]:
+    return (model._quantized_cdf.tolist(), model._cdf_length.reshape(-1).int().tolist(),
+            model._offset.reshape(-1).int().tolist())
+
+
+def _flat(t: torch.Tensor) -> list[int]:
+    return t.reshape(-1).int().tolist()
 
 
 class Codec(CompressionModel):
@@ -87,17 +95,27 @@ class Codec(CompressionModel):
         sizes = ",".join(f"{k}={v}" for k, v in self.config().items())
         return f"{type(self).__name__}({sizes})"
 
+    @property
+    def reads_captions(self) -> bool:
+        """Whether decoding needs a caption's features (only caption-reading models)."""
+        return False
+
+    @property
+    def encoder_reads_captions(self) -> bool:
+        """Whether coding needs them too (conditional coding: the caption at both ends)."""
+        return False
+
     def config(self) -> dict:
         """Keyword arguments that rebuild this architecture."""
         return {"N": self.N, "M": self.M}
 
-    def update(self, scale_table_: torch.Tensor | None = None, force: bool = True) -> bool:
+    def update(self, scale_table: torch.Tensor | None = None, force: bool = True) -> bool:
         """Tabulate the entropy models' CDFs for the coder.
 
         Forced by default (stale tables cost bits silently), and the bottleneck's coding range is
         recomputed from its density rather than taken from the slowly trained aux quantiles.
         """
-        table = scale_table() if scale_table_ is None else scale_table_
+        table = get_scale_table() if scale_table is None else scale_table
         return super().update(scale_table=table, force=force, update_quantiles=True)
 
 
@@ -118,24 +136,22 @@ class Factorized(Codec):
 
     def forward(self, x: torch.Tensor, text=None) -> dict:
         check_image_batch(x)
-        x_pad, (h, w) = pad_to_multiple(x, self.stride)
+        x_pad, unpad = pad_to_multiple(x, self.stride)
         y = self.g_a(x_pad)  # (B, M, H/16, W/16)
         y_hat, y_likelihoods = self.entropy_bottleneck(y)
-        x_hat = self.g_s(y_hat)[..., :h, :w]
-        return {"x_hat": x_hat, "likelihoods": {"y": y_likelihoods}}
+        return {"x_hat": crop(self.g_s(y_hat), unpad), "likelihoods": {"y": y_likelihoods}}
 
     def compress(self, x: torch.Tensor, text=None) -> dict:
         check_image_batch(x)
-        x_pad, size = pad_to_multiple(x, self.stride)
+        x_pad, _ = pad_to_multiple(x, self.stride)
         y = self.g_a(x_pad)
-        strings = self.entropy_bottleneck.compress(y)
-        return {"strings": [strings], "shape": tuple(y.shape[-2:]), "size": size}
+        return {"strings": [self.entropy_bottleneck.compress(y)], "shape": tuple(y.shape[-2:]), "size": x.shape[-2:]}
 
     def decompress(self, strings, shape, text=None, size=None) -> dict:
         y_hat = self.entropy_bottleneck.decompress(strings[0], shape)
         x_hat = self.g_s(y_hat).clamp(0, 1)
         if size is not None:
-            x_hat = x_hat[..., : size[0], : size[1]]
+            x_hat = crop(x_hat, compute_padding(*size, min_div=self.stride)[1])
         return {"x_hat": x_hat}
 
 
@@ -147,10 +163,11 @@ class Hyperprior(Codec):
                   h_a      N(0, scales_hat)
                    v          |
                    z --Q--> z_hat --h_s--> scales_hat
+
+    `z` and `y` share one rANS string (z first: the decoder needs it for y's scales).
     """
 
-    stride = 64
-    num_strings = 2
+    num_strings = 1
 
     def __init__(self, N: int = 64, M: int = 96, hyper_stages: int = 2):
         super().__init__(N, M)
@@ -158,7 +175,7 @@ class Hyperprior(Codec):
             raise ValueError(f"hyper_stages must be at least 1, got {hyper_stages}")
         self.hyper_stages = int(hyper_stages)
         self.stride = 16 * 2**self.hyper_stages  # z is 1/stride of the image
-        self.g_a = analysis_transform(N, M)
+        self.g_a = self.build_analysis()
         self.g_s = self.build_synthesis()
         h_a: list[nn.Module] = [conv(M, N, stride=1, kernel_size=3)]
         h_s: list[nn.Module] = []
@@ -173,119 +190,72 @@ class Hyperprior(Codec):
     def config(self) -> dict:
         return {"N": self.N, "M": self.M, "hyper_stages": self.hyper_stages}
 
+    def build_analysis(self) -> nn.Module:
+        """g_a; conditional coding replaces it with one that reads the caption."""
+        return analysis_transform(self.N, self.M)
+
     def build_synthesis(self) -> nn.Module:
         """g_s; subclasses that condition the decoder replace it."""
         return synthesis_transform(self.N, self.M)
 
+    def analyse(self, x: torch.Tensor, text=None) -> torch.Tensor:
+        """y from x; the encoder-side place for a caption (conditional coding only)."""
+        return self.g_a(x)
+
+    def scales(self, z_hat: torch.Tensor, text=None) -> torch.Tensor:
+        """y's Gaussian scales from z_hat; the entropy model's place for a caption (conditional coding only)."""
+        return self.h_s(z_hat)
+
     def synthesize(self, y_hat: torch.Tensor, text=None) -> torch.Tensor:
-        """x_hat from y_hat; the one place a subclass may use decoder-side information."""
+        """x_hat from y_hat; the one place a decoder-side caption enters."""
         return self.g_s(y_hat)
 
     def forward(self, x: torch.Tensor, text=None) -> dict:
         check_image_batch(x)
-        x_pad, (h, w) = pad_to_multiple(x, self.stride)
-        y = self.g_a(x_pad)  # (B, M, H/16, W/16)
-        z = self.h_a(torch.abs(y))  # (B, N, H/64, W/64)
+        x_pad, unpad = pad_to_multiple(x, self.stride)
+        y = self.analyse(x_pad, text)  # (B, M, H/16, W/16)
+        z = self.h_a(torch.abs(y))  # (B, N, H/stride, W/stride)
         z_hat, z_likelihoods = self.entropy_bottleneck(z)
-        scales_hat = self.h_s(z_hat)
-        y_hat, y_likelihoods = self.gaussian_conditional(y, scales_hat)
-        x_hat = self.synthesize(y_hat, text)[..., :h, :w]
+        y_hat, y_likelihoods = self.gaussian_conditional(y, self.scales(z_hat, text))
+        x_hat = crop(self.synthesize(y_hat, text), unpad)
         return {"x_hat": x_hat, "likelihoods": {"y": y_likelihoods, "z": z_likelihoods}}
 
     def compress(self, x: torch.Tensor, text=None) -> dict:
         check_image_batch(x)
-        x_pad, size = pad_to_multiple(x, self.stride)
-        y = self.g_a(x_pad)
+        x_pad, _ = pad_to_multiple(x, self.stride)
+        y = self.analyse(x_pad, text)
         z = self.h_a(torch.abs(y))
-        z_strings = self.entropy_bottleneck.compress(z)
-        z_hat = self.entropy_bottleneck.decompress(z_strings, z.shape[-2:])
-        indexes = self.gaussian_conditional.build_indexes(self.h_s(z_hat))
-        y_strings = self.gaussian_conditional.compress(y, indexes)
-        return {"strings": [y_strings, z_strings], "shape": tuple(z.shape[-2:]), "size": size}
+        eb, gc = self.entropy_bottleneck, self.gaussian_conditional
+        medians = eb._get_medians().detach().reshape(1, -1, 1, 1)
+        z_symbols = eb.quantize(z, "symbols", medians)
+        z_hat = eb.dequantize(z_symbols, medians)
+        indexes = gc.build_indexes(self.scales(z_hat, text))
+        y_symbols = gc.quantize(y, "symbols")
+        z_indexes = eb._build_indexes(z.size())
+        strings = []
+        for i in range(len(x)):
+            coder = BufferedRansEncoder()
+            coder.encode_with_indexes(_flat(z_symbols[i]), _flat(z_indexes[i]), *_tables(eb))
+            coder.encode_with_indexes(_flat(y_symbols[i]), _flat(indexes[i]), *_tables(gc))
+            strings.append(coder.flush())
+        return {"strings": [strings], "shape": tuple(z.shape[-2:]), "size": x.shape[-2:]}
 
     def decompress(self, strings, shape, text=None, size=None) -> dict:
-        z_hat = self.entropy_bottleneck.decompress(strings[1], shape)
-        indexes = self.gaussian_conditional.build_indexes(self.h_s(z_hat))
-        y_hat = self.gaussian_conditional.decompress(strings[0], indexes, z_hat.dtype)
-        x_hat = self.synthesize(y_hat, text).clamp(0, 1)
+        eb, gc = self.entropy_bottleneck, self.gaussian_conditional
+        batch = len(strings[0])
+        z_indexes = eb._build_indexes((batch, self.N, *shape))
+        medians = eb._get_medians().detach().reshape(1, -1, 1, 1)
+        decoders = [RansDecoder() for _ in range(batch)]
+        z_symbols = torch.zeros(z_indexes.shape)
+        for i, (decoder, string) in enumerate(zip(decoders, strings[0])):
+            decoder.set_stream(string)
+            z_symbols[i] = torch.tensor(decoder.decode_stream(_flat(z_indexes[i]), *_tables(eb))).reshape(z_indexes[i].shape)
+        z_hat = eb.dequantize(z_symbols, medians)
+        indexes = gc.build_indexes(self.scales(z_hat, text))
+        y_symbols = torch.zeros(indexes.shape)
+        for i, decoder in enumerate(decoders):
+            y_symbols[i] = torch.tensor(decoder.decode_stream(_flat(indexes[i]), *_tables(gc))).reshape(indexes[i].shape)
+        x_hat = self.synthesize(gc.dequantize(y_symbols), text).clamp(0, 1)
         if size is not None:
-            x_hat = x_hat[..., : size[0], : size[1]]
+            x_hat = crop(x_hat, compute_padding(*size, min_div=self.stride)[1])
         return {"x_hat": x_hat}
-
-
-class ConditionalSynthesis(nn.Module):
-    """g_s with a fusion block after every upsampling stage that yields features (not the last)."""
-
-    def __init__(self, N: int, M: int, fusion: str, text_dim: int, stages: int = 4):
-        super().__init__()
-        widths = [M] + [N] * (stages - 1) + [3]
-        self.stages = nn.ModuleList()
-        self.fusions = nn.ModuleList()
-        for i, (c_in, c_out) in enumerate(zip(widths, widths[1:])):
-            last = i == stages - 1
-            self.stages.append(deconv(c_in, c_out) if last else nn.Sequential(deconv(c_in, c_out), GDN(c_out, inverse=True)))
-            if not last:
-                self.fusions.append(build_fusion(fusion, c_out, text_dim))
-
-    def forward(self, y_hat: torch.Tensor, text: TextCondition | None = None) -> torch.Tensor:
-        x = y_hat
-        for stage, fuse in zip(self.stages, self.fusions):
-            x = fuse(stage(x), text)
-        return self.stages[-1](x)
-
-
-class TCIC(Hyperprior):
-    """Hyperprior codec whose decoder reads a caption (text as decoder-side information)::
-
-        x --g_a--> y --Q--> y_hat --[g_s stage, fusion(t)] x3 -- g_s stage--> x_hat
-                   |          ^                       ^
-                  h_a      N(0, scales_hat)           t = caption features (decoder only)
-                   v          |
-                   z --Q--> z_hat --h_s--> scales_hat
-
-    The encoder and the entropy models never see the caption. With `fusion="none"` this is the
-    plain `Hyperprior` (same parameters).
-    """
-
-    @property
-    def reads_captions(self) -> bool:
-        """Whether the decoder uses a caption (with fusion `none` it is the plain hyperprior)."""
-        return self.fusion != "none"
-
-    def __init__(self, N: int = 64, M: int = 96, hyper_stages: int = 2, fusion: str = "ssa", text_dim: int = 512):
-        self.fusion, self.text_dim = fusion, int(text_dim)
-        super().__init__(N, M, hyper_stages)
-        # mean caption embedding of the training captions; conditions are centred on it, so
-        # "no caption" (all zeros) means "the average caption"
-        self.register_buffer("text_mean", torch.zeros(self.text_dim))
-
-    def condition(self, encoder, captions: list[str | None]) -> TextCondition:
-        """Caption features for the decoder: encoded, centred; `None` (no caption) gives zeros."""
-        if encoder.dim != self.text_dim:
-            raise ValueError(f"{encoder.name} gives {encoder.dim}-d features; this model reads {self.text_dim}-d")
-        tokens, pooled, mask = encoder.encode([c or "" for c in captions], return_mask=True)
-        tokens = (tokens - self.text_mean) * mask[..., None]
-        pooled = pooled - self.text_mean
-        absent = torch.tensor([c is None for c in captions])
-        pooled[absent], tokens[absent], mask[absent] = 0.0, 0.0, False
-        return TextCondition(pooled.to(self.text_mean.device), tokens.to(self.text_mean.device), mask)
-
-    def build_synthesis(self) -> nn.Module:
-        return ConditionalSynthesis(self.N, self.M, self.fusion, self.text_dim)
-
-    def synthesize(self, y_hat: torch.Tensor, text: TextCondition | None = None) -> torch.Tensor:
-        return self.g_s(y_hat, text)
-
-    def config(self) -> dict:
-        return {**super().config(), "fusion": self.fusion, "text_dim": self.text_dim}
-
-
-ARCHITECTURES: dict[str, type[Codec]] = {"Factorized": Factorized, "Hyperprior": Hyperprior, "TCIC": TCIC}
-
-
-def build_model(arch: str, **kwargs) -> Codec:
-    """An architecture by class name, e.g. `build_model("Hyperprior", N=64, M=96)`."""
-    try:
-        return ARCHITECTURES[arch](**kwargs)
-    except KeyError:
-        raise ValueError(f"unknown architecture {arch!r}; known: {', '.join(ARCHITECTURES)}") from None

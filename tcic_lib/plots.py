@@ -13,22 +13,21 @@ MARKERS = "osd^v<>phx*"
 LOWER_IS_BETTER = {"lpips", "fid", "kid", "dists", "niqe"}
 
 
-def curves(ax, summary: pd.DataFrame, y: str, x: str = "bpp_image", by: str = "codec", label: str | None = None,
+def curves(ax, summary: pd.DataFrame, y: str, x: str = "bpp_total", by: str = "codec", label: str | None = None,
            **style) -> None:
     """One line per `by` group of `summary`, sorted by rate; the y label says which way is better."""
     for k, (name, group) in enumerate(summary.groupby(by, sort=False)):
         group = group.sort_values(x)
         ax.plot(group[x], group[y], marker=MARKERS[k % len(MARKERS)], label=str(name), **style)
     better = "lower" if y in LOWER_IS_BETTER else "higher"
-    ax.set_xlabel({"bpp_image": "bits per pixel (image)", "bpp_total": "bits per pixel (image + caption)",
-                   "bpp_latent": "latent bits per pixel"}.get(x, x))
+    ax.set_xlabel({"bpp_total": "bits per pixel (whole file)", "bpp_latent": "bits per pixel (coded image)"}.get(x, x))
     ax.set_ylabel(f"{label or y} ({better} is better)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
 
 
 def rd_rp_figure(summary: pd.DataFrame, labels: dict[str, str], metrics=("psnr", "ms_ssim", "lpips", "fid"),
-                 x: str = "bpp_image", title: str = ""):
+                 x: str = "bpp_total", title: str = ""):
     """A row of panels, one per available metric (distortion first, then perception)."""
     present = [m for m in metrics if m in summary and summary[m].notna().any()]
     fig, axes = plt.subplots(1, len(present), figsize=(4.2 * len(present), 3.6), squeeze=False)

@@ -1,8 +1,9 @@
 """Caption features for the decoder: pretrained OpenAI CLIP when present, else the course's mini-CLIP.
 
 Both are open_clip `CLIP` models read through the real CLIP BPE tokenizer; the mini-CLIP is the
-same class with a small config, trained contrastively (open_clip's `ClipLoss`) on
-CaptionedShapes and cached. `load_text_encoder` always says which one it returned.
+same class with a small config (`build_minclip`), trained contrastively by `tcic_lib.contrastive`
+and fetched by the zoo. This module only builds and loads encoders (it trains nothing and reads
+no cache): `load_text_encoder` always says which one it returned.
 
 Taught in notebooks/03_clip_text_features.
 """
@@ -11,15 +12,13 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
 
-from .config import Profile, profile as current_profile
 from .pretrained import clip_weights_path
 
 log = logging.getLogger(__name__)
@@ -64,8 +63,9 @@ class MiniClipConfig:
     context_length: int = 77  # tokens per caption, as in CLIP
 
     @classmethod
-    def from_profile(cls, p: Profile) -> "MiniClipConfig":
-        return cls(p.clip_embed_dim, p.clip_width, p.clip_layers, p.image_size, max(4, p.image_size // 8))
+    def for_images(cls, clip, image_size: int) -> "MiniClipConfig":
+        """The sizes of a profile's `ClipConfig` for images of `image_size` px (patches of 1/8 the side)."""
+        return cls(clip.embed_dim, clip.width, clip.layers, image_size, max(4, image_size // 8))
 
 
 def build_minclip(cfg: MiniClipConfig):
@@ -90,31 +90,6 @@ def normalize_images(images: torch.Tensor, size: int) -> torch.Tensor:
     mean = torch.tensor(OPENAI_MEAN, device=images.device).view(1, 3, 1, 1)
     std = torch.tensor(OPENAI_STD, device=images.device).view(1, 3, 1, 1)
     return (images - mean) / std
-
-
-def train_minclip(model, dataset, steps: int, batch_size: int, lr: float = 1e-3, seed: int = 0,
-                  progress: bool = True) -> list[float]:
-    """Contrastive training on (image, caption) pairs with open_clip's `ClipLoss`; returns the losses."""
-    from open_clip.loss import ClipLoss
-
-    criterion = ClipLoss()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.1)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=steps, pct_start=0.1)
-    generator = torch.Generator().manual_seed(seed)
-    image_size = model.visual.image_size[0] if isinstance(model.visual.image_size, tuple) else model.visual.image_size
-    model.train()
-    losses = []
-    for _ in tqdm(range(steps), desc="mini-CLIP", disable=not progress):
-        idx = torch.randint(len(dataset), (batch_size,), generator=generator).tolist()
-        images, captions = zip(*(dataset[i] for i in idx))
-        out = model(normalize_images(torch.stack(images), image_size), tokenize(list(captions)))
-        loss = criterion(out["image_features"], out["text_features"], out["logit_scale"])
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        schedule.step()
-        losses.append(loss.item())
-    return losses
 
 
 class TextEncoder:
@@ -181,42 +156,17 @@ def retrieval_accuracy(encoder: TextEncoder, images: torch.Tensor, captions: lis
     return (best == torch.arange(len(captions))).float().mean().item()
 
 
-def _minclip_path(p: Profile) -> tuple[Path, MiniClipConfig, dict]:
-    from .zoo import cache_dir, cache_key
+def minclip_encoder(path: Path, name: str = "minclip") -> TextEncoder:
+    """The mini-CLIP saved at `path` (a checkpoint whose arch is MiniCLIP), frozen, as a `TextEncoder`."""
+    from .checkpoint import CheckpointError, load_checkpoint
 
-    cfg = MiniClipConfig.from_profile(p)
-    recipe = {"model": asdict(cfg), "steps": p.clip_steps, "batch": p.clip_batch_size, "n": p.n_train, "seed": p.seed}
-    return cache_dir() / f"{cache_key('minclip', recipe)}.pt", cfg, recipe
-
-
-def minclip(p: Profile | None = None, progress: bool = True) -> TextEncoder:
-    """The course's mini-CLIP for profile `p`: from the cache, or trained now and cached."""
-    from .data import CaptionedShapes
-    from .train import load_checkpoint, write_atomically
-    from .zoo import install_shipped
-
-    p = p or current_profile()
-    path, cfg, recipe = _minclip_path(p)
-    install_shipped(path.stem, path)
-    torch.manual_seed(p.seed)
+    state = load_checkpoint(path)
+    if state["arch"] != "MiniCLIP":
+        raise CheckpointError(f"{path}: holds a {state['arch']}, not a mini-CLIP")
+    cfg = MiniClipConfig(**state["model_config"])
     model = build_minclip(cfg)
-    if path.is_file():
-        model.load_state_dict(load_checkpoint(path)["state_dict"])
-    else:
-        log.info("training the mini-CLIP into %s", path)
-        data = CaptionedShapes("train", size=p.image_size, n=p.n_train, seed=p.seed)
-        losses = train_minclip(model, data, p.clip_steps, p.clip_batch_size, seed=p.seed, progress=progress)
-        state = {"arch": "MiniCLIP", "model_config": asdict(cfg), "state_dict": model.state_dict(),
-                 "extra": {"recipe": recipe, "losses": losses}}
-        write_atomically(state, path)
-    return TextEncoder(model, f"minclip({p.name})", cfg.image_size, key=path.stem)
-
-
-def minclip_losses(p: Profile | None = None) -> list[float]:
-    """The contrastive losses recorded when the cached mini-CLIP was trained."""
-    from .train import load_checkpoint
-
-    return load_checkpoint(_minclip_path(p or current_profile())[0])["extra"]["losses"]
+    model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state["state_dict"].items()})
+    return TextEncoder(model, name, cfg.image_size, key=Path(path).stem)
 
 
 def pretrained_clip(weights: Path | None = None) -> TextEncoder:
@@ -239,22 +189,28 @@ def pretrained_clip(weights: Path | None = None) -> TextEncoder:
     return TextEncoder(model, f"{PRETRAINED_SPEC} ({path})", 224)
 
 
-def load_text_encoder(spec: str = "auto", profile: Profile | None = None) -> TextEncoder:
+def load_text_encoder(spec: str = "auto", minclip_path: Path | None = None) -> TextEncoder:
     """`auto` | `clip:ViT-B-32/openai` | `minclip` | a path to ViT-B-32 weights.
 
-    `auto` takes pretrained CLIP when its weights are on disk (or downloads are allowed) and the
-    mini-CLIP otherwise; it never waits on the network when `HF_HUB_OFFLINE=1`.
+    `minclip` loads the mini-CLIP checkpoint at `minclip_path` (the zoo fetches it: use
+    `zoo.text_encoder`, which trains it when neither shipped nor cached). `auto` takes pretrained
+    CLIP when its weights are on disk (or downloads are allowed) and the mini-CLIP otherwise; it
+    never waits on the network when `HF_HUB_OFFLINE=1`.
     """
     if spec == "minclip":
-        encoder = minclip(profile)
+        if minclip_path is None:
+            raise ValueError("the mini-CLIP needs its checkpoint: use zoo.text_encoder('minclip', profile)")
+        encoder = minclip_encoder(minclip_path)
     elif spec == PRETRAINED_SPEC:
         encoder = pretrained_clip()
     elif spec == "auto":
         try:
             encoder = pretrained_clip()
         except MissingWeightsError as err:
+            if minclip_path is None:
+                raise
             log.info("auto: %s; using the mini-CLIP", err)
-            encoder = minclip(profile)
+            encoder = minclip_encoder(minclip_path)
     elif Path(spec).expanduser().is_file():
         encoder = pretrained_clip(Path(spec).expanduser())
     else:

@@ -1,82 +1,29 @@
-"""One training loop for every codec: RD loss, auxiliary loss, validation, resumable checkpoints.
+"""Rate-distortion training: CompressAI's RD loss, the auxiliary quantile loss, validation.
 
-Each step draws its batch and its quantisation noise from seeds derived from (seed, step), so a
-run resumed from a checkpoint takes exactly the steps an uninterrupted run would.
+`RDTraining` is the step; `tcic_lib.loop.fit` runs it (resume, checkpoints, progress, DDP).
+`train()` is the one-call form notebooks and the zoo use.
 
 Taught in notebooks/02_hyperprior.
 """
 
 from __future__ import annotations
 
-import logging
-import math
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable
+from dataclasses import asdict
 from pathlib import Path
-from typing import Callable
 
 import torch
+from compressai.losses import RateDistortionLoss
 from torch.utils.data import Dataset
-from tqdm.auto import tqdm
 
 from . import distributed
-from .losses import RateDistortionLoss
+from .config import TrainConfig
+from .loop import fit
 from .metrics import psnr
-from .models import Codec, build_model
-
-log = logging.getLogger(__name__)
+from .models import Codec
 
 # captions, training? -> what the model's `text` argument takes (see tcic_lib.conditioning)
 Conditioner = Callable[..., object]
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Settings of one training run; they never reach the model's constructor."""
-
-    lmbda: float = 0.01  # RD trade-off: lmbda * 255^2 * MSE + bpp
-    steps: int = 1000  # optimisation steps
-    batch_size: int = 8  # images per step
-    lr: float = 1e-3  # main optimiser (transforms, hyperprior, scales)
-    aux_lr: float = 1e-3  # auxiliary optimiser (entropy bottleneck quantiles)
-    clip_max_norm: float = 1.0  # gradient clipping of the main parameters
-    val_every: int = 250  # validate every this many steps (and at the end)
-    seed: int = 0  # batch order and quantisation noise
-    lr_drop_at: float = 0.8  # fraction of steps after which the learning rate drops 10x
-
-    @classmethod
-    def from_profile(cls, profile, lmbda: float, **changes) -> "TrainConfig":
-        base = cls(
-            lmbda=lmbda, steps=profile.steps, batch_size=profile.batch_size, lr=profile.lr,
-            aux_lr=profile.aux_lr, val_every=profile.val_every, seed=profile.seed,
-        )
-        return cls(**{**asdict(base), **changes})
-
-
-@dataclass
-class History:
-    """What the loop measured, for plots: one row per logged step."""
-
-    train: list[dict] = field(default_factory=list)
-    val: list[dict] = field(default_factory=list)
-
-
-def _step_seed(seed: int, step: int) -> int:
-    return (seed * 1_000_003 + step) % (2**63)
-
-
-def _batch(dataset: Dataset, cfg: TrainConfig, step: int, rank: int = 0, world: int = 1) -> tuple[torch.Tensor, list[str]]:
-    """The batch for `step`: a fixed function of (seed, step), so resuming repeats it.
-
-    With `world` processes, each takes its own `batch_size` slice of a `world * batch_size` batch
-    (what a DistributedSampler does), so the replicas never see the same image in a step.
-    """
-    per_epoch = max(1, len(dataset) // (cfg.batch_size * world))
-    epoch, offset = divmod(step, per_epoch)
-    order = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(_step_seed(cfg.seed, -1 - epoch)))
-    start = (offset * world + rank) * cfg.batch_size
-    indices = order[start : start + cfg.batch_size].tolist()
-    images, captions = zip(*(dataset[i] for i in indices))
-    return torch.stack(images), list(captions)
 
 
 @torch.no_grad()
@@ -101,120 +48,72 @@ def evaluate_rd(model: Codec, dataset: Dataset, lmbda: float, batch_size: int = 
     return {key: value / len(dataset) for key, value in totals.items()}
 
 
-def _optimizers(model: Codec, cfg: TrainConfig):
+def split_parameters(model: Codec) -> tuple[list, list]:
+    """(main, auxiliary): the entropy bottleneck's quantiles train only on the auxiliary loss."""
     main = [p for n, p in model.named_parameters() if not n.endswith(".quantiles") and p.requires_grad]
     aux = [p for n, p in model.named_parameters() if n.endswith(".quantiles")]
-    return torch.optim.Adam(main, lr=cfg.lr), torch.optim.Adam(aux, lr=cfg.aux_lr)
+    return main, aux
 
 
-def write_atomically(state: dict, path: Path) -> None:
-    """torch.save through a temporary file, so a crash never leaves a half-written checkpoint."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save(state, tmp)
-    tmp.replace(path)
+class RDTraining:
+    """One RD step: `lmbda * 255^2 * MSE + bpp` on the main parameters, the quantile loss on the auxiliary ones."""
 
+    def __init__(self, model: Codec, cfg: TrainConfig, condition: Conditioner | None = None,
+                 val_set: Dataset | None = None):
+        self.model, self.cfg, self.condition, self.val_set = model, cfg, condition, val_set
+        self.arch, self.model_config, self.train_config = type(model).__name__, model.config(), asdict(cfg)
+        self.criterion = RateDistortionLoss(cfg.lmbda)
+        self.device = torch.device("cpu")
 
-def save_checkpoint(path: Path, model: Codec, cfg: TrainConfig, step: int, history: History,
-                    optimizer=None, aux_optimizer=None, extra: dict | None = None) -> None:
-    """Architecture, sizes, weights, training config and progress; loads with weights_only=True."""
-    state = {
-        "arch": type(model).__name__, "model_config": model.config(), "state_dict": model.state_dict(),
-        "train_config": asdict(cfg), "step": step, "history": asdict(history), "extra": extra or {},
-    }
-    if optimizer is not None:
-        state["optimizer"] = optimizer.state_dict()
-        state["aux_optimizer"] = aux_optimizer.state_dict()
-    write_atomically(state, path)
+    def prepare(self, device: torch.device) -> None:
+        self.device = device
+        self.model.to(device).train()
+        main, aux = split_parameters(self.model)
+        self._optimizers = {"main": torch.optim.Adam(main, lr=self.cfg.lr), "aux": torch.optim.Adam(aux, lr=self.cfg.aux_lr)}
+        self.replicated = distributed.wrap(self.model)  # DDP over several processes (torchrun), else the model
 
+    def optimizers(self) -> dict:
+        return self._optimizers
 
-class CheckpointError(ValueError):
-    """A checkpoint that cannot be loaded into the model asked for."""
+    def modules(self) -> dict:
+        return {}
 
+    def step(self, step: int, x: torch.Tensor, captions: list[str]) -> dict[str, float]:
+        main, aux = self._optimizers["main"], self._optimizers["aux"]
+        for group in main.param_groups:
+            group["lr"] = self.cfg.lr * (0.1 if step >= int(self.cfg.lr_drop_at * self.cfg.steps) else 1.0)
+        text = self.condition(captions, training=True) if self.condition else None
+        terms = self.criterion(self.replicated(x, text), x)
+        main.zero_grad()
+        terms["loss"].backward()  # DDP averages these gradients over the processes
+        if self.cfg.clip_max_norm > 0:
+            torch.nn.utils.clip_grad_norm_(main.param_groups[0]["params"], self.cfg.clip_max_norm)
+        main.step()
+        aux_loss = self.model.aux_loss()
+        aux.zero_grad()
+        aux_loss.backward()
+        distributed.average_gradients(aux.param_groups[0]["params"])
+        aux.step()
+        return {**{k: v.item() for k, v in terms.items()}, "aux_loss": aux_loss.item()}
 
-def load_checkpoint(path: Path, map_location="cpu") -> dict:
-    """A checkpoint's contents (weights_only=True), with a clear error for files that are not ours."""
-    try:
-        state = torch.load(path, map_location=map_location, weights_only=True)
-    except FileNotFoundError:
-        raise
-    except Exception as err:
-        raise CheckpointError(f"{path}: not a readable tcic checkpoint ({err})") from err
-    if not isinstance(state, dict) or not {"arch", "model_config", "state_dict"} <= state.keys():
-        raise CheckpointError(f"{path}: not a tcic checkpoint (missing arch/model_config/state_dict)")
-    return state
+    def validate(self) -> dict | None:
+        if self.val_set is None:
+            return None
+        return evaluate_rd(self.model, self.val_set, self.cfg.lmbda, condition=self.condition, device=self.device)
 
-
-def model_from_checkpoint(path: Path, expect_arch: str | None = None) -> Codec:
-    """Rebuild the model a checkpoint describes, ready to code (update() already run)."""
-    state = load_checkpoint(path)
-    if expect_arch and state["arch"] != expect_arch:
-        raise CheckpointError(f"{path}: holds a {state['arch']} model, expected {expect_arch}")
-    model = build_model(state["arch"], **state["model_config"])
-    try:
-        model.load_state_dict(state["state_dict"])
-    except RuntimeError as err:
-        raise CheckpointError(f"{path}: weights do not fit {model.arch}: {str(err).splitlines()[0]}") from err
-    model.update(force=True)
-    return model.eval()
+    def finish(self) -> None:
+        self.model.update(force=True)
 
 
 def train(model: Codec, train_set: Dataset, val_set: Dataset | None, cfg: TrainConfig,
           checkpoint: Path | None = None, condition: Conditioner | None = None,
-          device: torch.device | str = "cpu", progress: bool = True, stop_at: int | None = None) -> History:
-    """Train `model` for `cfg.steps`, resuming from `checkpoint` when it exists.
+          device: torch.device | str = "cpu", progress: bool = True, stop_at: int | None = None,
+          desc: str | None = None) -> dict:
+    """Train `model` for `cfg.steps`, resuming from `checkpoint` when it exists; returns the history.
 
-    Saves to `checkpoint` at every validation and when stopping; raises on a non-finite loss.
-    `stop_at` ends this call early at that step (a time-boxed session); a later call resumes.
-    Under torchrun it trains data-parallel (tcic_lib.distributed); rank 0 validates and saves.
+    Saves (and validates) every `cfg.val_every` steps and at the end; raises `TrainingDiverged`
+    on a non-finite loss. `stop_at` ends this call early; a later call resumes.
     """
-    device = distributed.device_for_rank(torch.device(device))
-    rank, world, main = distributed.rank(), distributed.world_size(), distributed.is_main()
-    model.to(device).train()
-    optimizer, aux_optimizer = _optimizers(model, cfg)
-    criterion = RateDistortionLoss(cfg.lmbda)
-    history, start = History(), 0
-    if checkpoint is not None and Path(checkpoint).exists():
-        state = load_checkpoint(checkpoint, map_location=device)
-        model.load_state_dict(state["state_dict"])
-        if "optimizer" in state:
-            optimizer.load_state_dict(state["optimizer"])
-            aux_optimizer.load_state_dict(state["aux_optimizer"])
-        history, start = History(**state["history"]), int(state["step"])
-        log.info("resumed %s from step %d", checkpoint, start)
-    replicated = distributed.wrap(model)  # DDP over several processes (torchrun), else the model itself
-    drop_at = int(cfg.lr_drop_at * cfg.steps)
-    end = cfg.steps if stop_at is None else min(cfg.steps, stop_at)
-    bar = tqdm(range(start, end), desc=f"train {model.arch} λ={cfg.lmbda:g}", disable=not (progress and main),
-               initial=start, total=cfg.steps)
-    for step in bar:
-        for group in optimizer.param_groups:
-            group["lr"] = cfg.lr * (0.1 if step >= drop_at else 1.0)
-        images, captions = _batch(train_set, cfg, step, rank, world)
-        torch.manual_seed(_step_seed(cfg.seed + 7919 * rank, step))  # quantisation noise and caption dropout
-        x = images.to(device)
-        text = condition(captions, training=True) if condition else None
-        terms = criterion(replicated(x, text), x)
-        if not math.isfinite(terms["loss"].item()):
-            raise FloatingPointError(f"non-finite loss at step {step}: {terms}")
-        optimizer.zero_grad()
-        terms["loss"].backward()  # DDP averages these gradients over the processes
-        if cfg.clip_max_norm > 0:
-            torch.nn.utils.clip_grad_norm_(optimizer.param_groups[0]["params"], cfg.clip_max_norm)
-        optimizer.step()
-        aux_loss = model.aux_loss()
-        aux_optimizer.zero_grad()
-        aux_loss.backward()
-        distributed.average_gradients(aux_optimizer.param_groups[0]["params"])
-        aux_optimizer.step()
-        row = {"step": step + 1, **{k: v.item() for k, v in terms.items()}, "aux_loss": aux_loss.item()}
-        history.train.append(row)
-        bar.set_postfix(loss=f"{row['loss']:.3f}", bpp=f"{row['bpp_loss']:.3f}", mse=f"{row['mse_loss']:.4f}")
-        validate = (step + 1) % cfg.val_every == 0 or step + 1 == cfg.steps
-        if validate and val_set is not None and main:
-            history.val.append({"step": step + 1, **evaluate_rd(model, val_set, cfg.lmbda, condition=condition, device=device)})
-        if checkpoint is not None and main and (validate or step + 1 == end):
-            save_checkpoint(checkpoint, model, cfg, step + 1, history, optimizer, aux_optimizer)
-    model.update(force=True)
-    return history
+    procedure = RDTraining(model, cfg, condition, val_set)
+    return fit(procedure, train_set, cfg.steps, cfg.batch_size, cfg.seed, cfg.val_every, checkpoint, device,
+               progress, stop_at, desc or f"{model.arch} λ={cfg.lmbda:g}", divergence_limit=float("inf"))

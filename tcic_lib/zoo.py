@@ -1,9 +1,12 @@
-"""Trained-on-demand models: from the cache, else trained now (and cached).
+"""One way to get anything trained: `zoo.fetch(recipe)` (shipped, else cached, else trained now and cached).
 
-Notebooks run independently, so a model one notebook trains and another uses is fetched with
-`zoo.get(name, profile, lmbda=...)`. The cache key is the name plus a hash of everything that
-determines the result (architecture, sizes, data, training settings), so changing a profile
-never returns a stale model.
+Notebooks run independently, so a model one notebook trains and another uses comes from here:
+image-only codecs, TCIC variants and their controls, adversarially fine-tuned decoders and the
+mini-CLIP alike. A `Recipe` holds everything that determines the result; its key (a name plus a
+hash of those settings) names the cache file, so changing a profile never returns a stale model.
+Build recipes with `codec_recipe`, `tcic_recipe`, `gan_recipe` and `minclip_recipe`.
+
+Taught in notebooks/02_hyperprior (first use); every later notebook fetches through it.
 """
 
 from __future__ import annotations
@@ -12,16 +15,16 @@ import hashlib
 import json
 import logging
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
 
-from .config import Profile, device, profile as current_profile
-from .data import CaptionedShapes
+from .checkpoint import CheckpointError, load_checkpoint, model_from_checkpoint
+from .config import Profile, device
+from .data import CaptionedShapes, open_dataset
 from .fusion import FUSION_REVISION
-from .models import Codec, build_model
-from .train import CheckpointError, TrainConfig, load_checkpoint, model_from_checkpoint, train, write_atomically
+from .shipping import install_shipped, shipped_manifest
 
 log = logging.getLogger(__name__)
 
@@ -41,236 +44,348 @@ def cache_key(name: str, settings: dict) -> str:
 
 @dataclass(frozen=True)
 class Recipe:
-    """Everything that determines a trained model."""
+    """Everything that determines one trained thing.
 
+    `settings` is hashed into the key. Its layout per kind (kept from the first format, so
+    shipped checkpoints keep their names): codec and tcic `{"arch", "model", "train", "data"}`
+    (+ `"revision"`), gan `{"base", "gan"}`, minclip `{"model", "steps", "batch", "n", "seed"}`.
+    """
+
+    kind: str  # "codec" | "tcic" | "gan" | "minclip"
     name: str
-    arch: str
-    model_config: dict
-    train_config: TrainConfig
-    data: dict  # CaptionedShapes(split="train", **data)
-    revision: int = 0  # bumped when code behind the same settings changes what training gives
+    settings: dict
+    n_val: int = 8  # validation scenes: monitoring only, so not part of the key
+    base: "Recipe | None" = field(default=None, compare=False)  # gan: the model it fine-tunes
+    out: Path | None = field(default=None, compare=False)  # train into this file instead of the cache
 
     def key(self) -> str:
-        settings = {"arch": self.arch, "model": self.model_config, "train": asdict(self.train_config), "data": self.data}
-        if self.revision:
-            settings["revision"] = self.revision
-        return cache_key(self.name, settings)
+        return cache_key(self.name, self.settings)
 
     @property
     def path(self) -> Path:
-        """Where the trained model is cached."""
-        return cache_dir() / f"{self.key()}.pt"
+        """Where the trained thing is kept: `out`, else the cache."""
+        return Path(self.out) if self.out else cache_dir() / f"{self.key()}.pt"
+
+    @property
+    def steps(self) -> int:
+        """Training steps of a finished run."""
+        train = self.settings.get("train") or self.settings.get("gan") or self.settings
+        return int(train["steps"])
 
 
-NAMES = {"factorized": "Factorized", "hyperprior": "Hyperprior"}
+CODECS = {"factorized": "Factorized", "hyperprior": "Hyperprior"}
+TCIC_VARIANTS = {  # variant -> (architecture, caption mode in training, fusion override)
+    "tcic": ("TCIC", "true", None),
+    "control": ("TCIC", "unrelated", None),  # capacity-matched: TCIC's layers, captions of other scenes
+    "notext": ("TCIC", "none", "none"),
+    "conditional": ("ConditionalTCIC", "true", None),  # the caption at both ends
+}
 
 
-def recipe(name: str, profile: Profile | None = None, lmbda: float | None = None, dataset: tuple[str, str] | None = None,
-           **train_changes) -> Recipe:
-    """The recipe for model `name` in `profile` at rate point `lmbda` (default: the profile's middle).
+def _data_settings(p: Profile, dataset: tuple[str, str] | None) -> dict:
+    if dataset is None:
+        return {"size": p.data.image_size, "n": p.data.n_train, "seed": p.data.seed}
+    return {"dataset": dataset[0], "root": str(Path(dataset[1]).resolve()), "size": p.data.image_size,
+            "seed": p.data.seed, "n_val": p.data.n_val}
+
+
+def codec_recipe(name: str, p: Profile, lmbda: float | None = None, dataset: tuple[str, str] | None = None,
+                 **train_changes) -> Recipe:
+    """An image-only codec (`factorized` or `hyperprior`) at rate point `lmbda` (default: the middle one).
 
     `dataset=(name, root)` trains on a real caption dataset (`data.open_dataset`) instead of CaptionedShapes.
     """
-    if name not in NAMES:
-        raise ValueError(f"unknown zoo model {name!r}; known: {', '.join(NAMES)}")
-    p = profile or current_profile()
-    lmbda = p.lmbdas[len(p.lmbdas) // 2] if lmbda is None else lmbda
-    model_config = {"N": p.N, "M": p.M} | ({"hyper_stages": p.hyper_stages} if name == "hyperprior" else {})
-    data = {"size": p.image_size, "n": p.n_train, "seed": p.seed}
-    if dataset is not None:
-        data = {"dataset": dataset[0], "root": str(Path(dataset[1]).resolve()), "size": p.image_size, "seed": p.seed,
-                "n_val": p.n_val}
-    return Recipe(name=name, arch=NAMES[name], model_config=model_config,
-                  train_config=TrainConfig.from_profile(p, lmbda, **train_changes), data=data)
+    if name not in CODECS:
+        raise ValueError(f"unknown zoo model {name!r}; known: {', '.join(CODECS)}")
+    lmbda = p.middle_lmbda if lmbda is None else lmbda
+    model = {"N": p.codec.N, "M": p.codec.M} | ({"hyper_stages": p.codec.hyper_stages} if name == "hyperprior" else {})
+    settings = {"arch": CODECS[name], "model": model, "train": asdict(p.rd_train(lmbda, **train_changes)),
+                "data": _data_settings(p, dataset)}
+    return Recipe("codec", name, settings, p.data.n_val)
 
+
+def tcic_steps(p: Profile, lmbda: float) -> int:
+    """Training steps of a caption-reading codec: longer at the ultra-low rates, where it learns to draw."""
+    return p.low_rate_steps if lmbda in p.low_lmbdas else p.tcic_steps
+
+
+def tcic_recipe(variant: str, encoder, p: Profile, lmbda: float | None = None, fusion: str = "ssa",
+                caption_dropout: float = 0.1, dataset: tuple[str, str] | None = None, detail: str = "full",
+                **train_changes) -> Recipe:
+    """A TCIC variant: `tcic` (own captions), `control` (unrelated captions), `notext`, `conditional`.
+
+    `detail` sets what the training captions name (`data.DETAILS`); `encoder` is the text encoder
+    whose features the model reads (its key is part of the recipe).
+    """
+    if variant not in TCIC_VARIANTS:
+        raise ValueError(f"unknown TCIC variant {variant!r}; known: {', '.join(TCIC_VARIANTS)}")
+    arch, mode, forced_fusion = TCIC_VARIANTS[variant]
+    lmbda = p.middle_lmbda if lmbda is None else lmbda
+    train = p.rd_train(lmbda, **{"steps": tcic_steps(p, lmbda), **train_changes})
+    model = {"N": p.codec.N, "M": p.codec.M, "hyper_stages": p.codec.hyper_stages, "fusion": forced_fusion or fusion,
+             "text_dim": encoder.dim}
+    # the control differs from TCIC only in what its captions say: same dropout, same layers
+    captions = {"mode": mode, "dropout": caption_dropout if mode != "none" else 0.0, "encoder": encoder.key}
+    data = {**_data_settings(p, dataset), "captions": captions} | ({"detail": detail} if detail != "full" else {})
+    settings = {"arch": arch, "model": model, "train": asdict(train), "data": data, "revision": FUSION_REVISION}
+    return Recipe("tcic", f"tcic-{variant}", settings, p.data.n_val)
+
+
+def gan_recipe(variant: str, encoder, p: Profile, lmbda: float | None = None, conditional: bool = True,
+               fusion: str = "ssa", **gan_changes) -> Recipe:
+    """A TCIC variant whose decoder is fine-tuned against a (text-conditional) discriminator (notebook 06)."""
+    from .adversarial import GANConfig
+
+    base = tcic_recipe(variant, encoder, p, lmbda, fusion)
+    cfg = GANConfig(**{**asdict(GANConfig(lmbda=base.settings["train"]["lmbda"], steps=p.gan_steps,
+                                          batch_size=p.train.batch_size, seed=p.train.seed)),
+                       "conditional": conditional, **gan_changes})
+    name = f"gan-{variant}-{'textD' if conditional else 'plainD'}"
+    return Recipe("gan", name, {"base": base.key(), "gan": asdict(cfg)}, p.data.n_val, base)
+
+
+def minclip_recipe(p: Profile) -> Recipe:
+    """The course's mini-CLIP for profile `p` (notebook 03)."""
+    from .text import MiniClipConfig
+
+    cfg = MiniClipConfig.for_images(p.clip, p.data.image_size)
+    settings = {"model": asdict(cfg), "steps": p.clip.steps, "batch": p.clip.batch_size, "n": p.data.n_train,
+                "seed": p.data.seed}
+    return Recipe("minclip", "minclip", settings, p.data.n_val)
+
+
+# --- training sets, and the trainer of each kind --------------------------------------------------
 
 def datasets(r: Recipe):
-    """The training and validation sets of a recipe."""
-    from .data import open_dataset
-
-    data = {k: v for k, v in r.data.items() if k != "captions"}
+    """The training and validation sets of a codec or TCIC recipe."""
+    data = r.settings["data"]
     if "dataset" in data:
         args = (data["dataset"], data["root"])
         return (open_dataset(*args, "train", data["size"], data["seed"]),
                 open_dataset(*args, "val", data["size"], data["seed"], data["n_val"]))
-    return CaptionedShapes("train", **data), _val_set(r)
+    shapes = {"size": data["size"], "seed": data["seed"], "detail": data.get("detail", "full")}
+    return CaptionedShapes("train", n=data["n"], **shapes), CaptionedShapes("val", n=r.n_val, **shapes)
 
 
-def checkpoint_path(name: str, profile: Profile | None = None, lmbda: float | None = None, **train_changes) -> Path:
-    """Where `get` keeps (or will keep) that model's checkpoint, with its training history."""
-    return recipe(name, profile, lmbda, **train_changes).path
+def caption_conditioner(r: Recipe, model, encoder, pool: list[str] | None = None):
+    """The conditioner that feeds `model` (trained by tcic recipe `r`) its captions, as in training."""
+    from .conditioning import CaptionConditioner
+
+    captions = r.settings["data"]["captions"]
+    pool = pool if pool is not None else datasets(r)[0].captions
+    return CaptionConditioner(model, encoder, captions["mode"], captions["dropout"], pool=pool)
 
 
-TCIC_VARIANTS = {  # variant -> (caption mode, fusion override)
-    "tcic": ("true", None),
-    "control": ("unrelated", None),
-    "notext": ("none", "none"),
+def _train_codec(r: Recipe, encoder, progress: bool):
+    from .architectures import build_model
+    from .conditioning import fit_text_mean
+    from .config import TrainConfig
+    from .train import train
+
+    torch.manual_seed(r.settings["train"]["seed"])  # the initial weights are part of the recipe too
+    model = build_model(r.settings["arch"], **r.settings["model"])
+    train_set, val_set = datasets(r)
+    condition = None
+    if r.kind == "tcic":
+        _check_encoder(r, encoder)
+        fit_text_mean(model, encoder, train_set.captions)
+        condition = caption_conditioner(r, model, encoder, train_set.captions)
+    train(model, train_set, val_set, TrainConfig(**r.settings["train"]), checkpoint=r.path, condition=condition,
+          device=device(), progress=progress, desc=r.key())
+
+
+def _train_gan(r: Recipe, encoder, progress: bool):
+    from .adversarial import GANConfig, TextConditionalDiscriminator, finetune
+
+    model = fetch(r.base, encoder, progress)
+    cfg = GANConfig(**r.settings["gan"])
+    discriminator = TextConditionalDiscriminator(encoder.dim, cfg.d_channels, conditional=cfg.conditional)
+    finetune(model, discriminator, datasets(r.base)[0], cfg, caption_conditioner(r.base, model, encoder),
+             checkpoint=r.path, device=device(), progress=progress)
+
+
+def _train_minclip(r: Recipe, encoder, progress: bool):
+    from .contrastive import train_minclip
+    from .text import MiniClipConfig
+
+    s = r.settings
+    data = CaptionedShapes("train", size=s["model"]["image_size"], n=s["n"], seed=s["seed"])
+    train_minclip(MiniClipConfig(**s["model"]), data, s["steps"], s["batch"], s["seed"], r.path, device(), progress)
+
+
+TRAINERS = {"codec": _train_codec, "tcic": _train_codec, "gan": _train_gan, "minclip": _train_minclip}
+
+
+def _check_encoder(r: Recipe, encoder) -> None:
+    wanted = r.settings["data"]["captions"]["encoder"] if r.kind == "tcic" else None
+    if encoder is None or (wanted and encoder.key != wanted):
+        have = "none" if encoder is None else encoder.key
+        raise ValueError(f"{r.key()} reads the features of text encoder {wanted}; given {have}")
+
+
+def _finished(r: Recipe) -> bool:
+    """Whether the cache holds the complete run (a stale or damaged file is removed)."""
+    if not r.path.is_file():
+        return False
+    try:
+        state = load_checkpoint(r.path)
+        if "step" not in state:
+            raise CheckpointError("it records no step")
+        if int(state["step"]) >= r.steps:
+            return True
+        if r.kind != "minclip":  # resumable: the weights fit the recipe's model
+            from .architectures import build_model
+
+            settings = r.base.settings if r.kind == "gan" else r.settings
+            build_model(settings["arch"], **settings["model"]).load_state_dict(state["state_dict"])
+        return False
+    except (CheckpointError, RuntimeError) as err:
+        log.warning("zoo: %s is damaged or from older code (%s); training afresh", r.path, err)
+        r.path.unlink()
+        return False
+
+
+def fetch(r: Recipe, encoder=None, progress: bool = True):
+    """The trained thing of recipe `r`: shipped, else cached, else trained now (resuming) and cached.
+
+    Codecs, TCIC variants and GAN runs come back as codecs ready to code (eval mode, `update()`
+    run); the mini-CLIP as a `TextEncoder`. Caption-reading recipes need the `encoder` they read.
+    """
+    install_shipped(r.key(), r.path)
+    if not _finished(r):
+        if r.kind in ("tcic", "gan"):
+            _check_encoder(r.base if r.kind == "gan" else r, encoder)
+        log.info("zoo: %s is neither shipped nor cached: training it (%d steps)", r.key(), r.steps)
+        TRAINERS[r.kind](r, encoder, progress)
+    log.info("zoo: %s from %s", r.key(), r.path)
+    if r.kind == "minclip":
+        from .text import minclip_encoder
+
+        return minclip_encoder(r.path)
+    return model_from_checkpoint(r.path)
+
+
+def history(r: Recipe) -> dict:
+    """The training history (`{"train": [...], "val": [...]}`) of a fetched recipe."""
+    return load_checkpoint(r.path)["history"]
+
+
+def discriminator(r: Recipe, encoder):
+    """The discriminator a fetched GAN recipe trained against (eval mode)."""
+    from .adversarial import GANConfig, discriminator_from_state
+
+    return discriminator_from_state(load_checkpoint(r.path)["extra"], encoder.dim, GANConfig(**r.settings["gan"]))
+
+
+def text_encoder(spec: str, p: Profile, progress: bool = True):
+    """`minclip` (fetched for profile `p`), `auto` (pretrained CLIP when on disk, else the mini-CLIP),
+    `clip:ViT-B-32/openai` or a weights file: `text.load_text_encoder` with the mini-CLIP supplied."""
+    from .text import MissingWeightsError, load_text_encoder, pretrained_clip
+
+    if spec == "auto":
+        try:
+            return pretrained_clip()
+        except MissingWeightsError as err:
+            log.info("auto: %s; using the mini-CLIP", err)
+            spec = "minclip"
+    if spec == "minclip":
+        return fetch(minclip_recipe(p), progress=progress)
+    return load_text_encoder(spec)
+
+
+# --- named models, as in CompressAI's zoo: a name and a quality (1 = lowest rate) ---------------------
+
+@dataclass(frozen=True)
+class EncoderSpec:
+    """What a recipe needs to know of a text encoder (its key and width) without loading it."""
+
+    key: str
+    dim: int
+    name: str = "minclip"
+
+
+def minclip_spec(p: Profile) -> EncoderSpec:
+    """The mini-CLIP of profile `p`, as recipes see it."""
+    return EncoderSpec(minclip_recipe(p).key(), p.clip.embed_dim)
+
+
+NAMED = {  # name -> (kind, variant or codec name, fusion below the ultra-low rates, fusion at them)
+    "factorized": ("codec", "factorized", None, None),
+    "hyperprior": ("codec", "hyperprior", None, None),
+    "tcic": ("tcic", "tcic", "ssa", "pxattn"),
+    "control": ("tcic", "control", "ssa", "pxattn"),
+    "notext": ("tcic", "notext", "none", "none"),
 }
 
 
-def tcic_recipe(variant: str, encoder, profile: Profile | None = None, lmbda: float | None = None,
-                fusion: str = "ssa", caption_dropout: float = 0.1, dataset: tuple[str, str] | None = None,
-                **train_changes) -> tuple[Recipe, dict]:
-    """Recipe and caption settings of a TCIC variant: `tcic`, `control` (unrelated captions) or `notext`."""
-    if variant not in TCIC_VARIANTS:
-        raise ValueError(f"unknown TCIC variant {variant!r}; known: {', '.join(TCIC_VARIANTS)}")
-    p = profile or current_profile()
-    mode, forced_fusion = TCIC_VARIANTS[variant]
-    base = recipe("hyperprior", p, lmbda, dataset, **{"steps": p.tcic_steps, **train_changes})
-    model_config = {**base.model_config, "fusion": forced_fusion or fusion, "text_dim": encoder.dim}
-    # the control differs from TCIC only in what its captions say: same dropout, same layers
-    captions = {"mode": mode, "dropout": caption_dropout if mode != "none" else 0.0, "encoder": encoder.key}
-    r = Recipe(f"tcic-{variant}", "TCIC", model_config, base.train_config, {**base.data, "captions": captions},
-               revision=FUSION_REVISION)
-    return r, captions
+def named_recipes(name: str, p: Profile) -> list[Recipe]:
+    """The recipes behind `name` at qualities 1..K, lowest rate first.
 
-
-def get_tcic(variant: str, encoder, profile: Profile | None = None, lmbda: float | None = None,
-             fusion: str = "ssa", progress: bool = True, **train_changes):
-    """A trained TCIC variant and the conditioner that feeds it captions (cached like `get`)."""
-    r, captions = tcic_recipe(variant, encoder, profile, lmbda, fusion, **train_changes)
-    install_shipped(r.key(), r.path)
-    return train_tcic(r, captions, encoder, r.path, progress)
-
-
-def train_tcic(r: Recipe, captions: dict, encoder, checkpoint: Path, progress: bool = True):
-    """Train (or resume, or just load) the TCIC variant `r` into `checkpoint`; the model and its conditioner."""
-    from .conditioning import CaptionConditioner, fit_text_mean
-
-    train_set, val_set = datasets(r)
-    model = build_model(r.arch, **r.model_config)
-    pool = train_set.captions
-    fit_text_mean(model, encoder, pool)
-    conditioner = CaptionConditioner(model, encoder, captions["mode"], captions["dropout"], pool=pool)
-    train(model, train_set, val_set, r.train_config, checkpoint=checkpoint, condition=conditioner,
-          device=device(), progress=progress)
-    return model.cpu().eval(), conditioner
-
-
-def _val_set(r: Recipe) -> CaptionedShapes:
-    return CaptionedShapes("val", size=r.data["size"], n=max(8, r.data["n"] // 20), seed=r.data["seed"])
-
-
-def get(name: str, profile: Profile | None = None, lmbda: float | None = None, progress: bool = True,
-        **train_changes) -> Codec:
-    """A trained model, ready to code: from the cache, or trained now (resuming) and cached."""
-    r = recipe(name, profile, lmbda, **train_changes)
-    path = r.path
-    install_shipped(r.key(), path)
-    if path.is_file():
-        try:
-            state = load_checkpoint(path)
-            if int(state.get("step", 0)) >= r.train_config.steps:
-                log.info("zoo: %s from %s", r.key(), path)
-                return model_from_checkpoint(path, expect_arch=r.arch)
-            build_model(r.arch, **r.model_config).load_state_dict(state["state_dict"])  # resumable?
-        except (CheckpointError, RuntimeError) as err:
-            log.warning("zoo: %s is damaged or from older code (%s); training afresh", path, err)
-            path.unlink()
-    return train_recipe(r, path, progress)
-
-
-def train_recipe(r: Recipe, checkpoint: Path, progress: bool = True) -> Codec:
-    """Train (or resume) the image-only model `r` into `checkpoint`."""
-    log.info("zoo: training %s into %s", r.key(), checkpoint)
-    model = build_model(r.arch, **r.model_config)
-    train(model, *datasets(r), r.train_config, checkpoint=checkpoint, device=device(), progress=progress)
-    return model.cpu().eval()
-
-
-# Shipped checkpoints: trained once, stored in fp16 with a sha256 in the manifest, so learners on
-# a CPU start from models trained longer than they could afford. See checkpoints/README.md.
-SHIPPED_ENV = "TCIC_SHIPPED"
-MANIFEST = "manifest.json"
-
-
-def shipped_dir() -> Path:
-    """`$TCIC_SHIPPED`, else the repository's checkpoints/ folder."""
-    return Path(os.environ.get(SHIPPED_ENV) or Path(__file__).resolve().parent.parent / "checkpoints")
-
-
-def shipped_manifest(folder: Path | None = None) -> dict:
-    """key -> {"file", "sha256", "bytes", ...} of every shipped checkpoint (empty when none)."""
-    path = Path(folder or shipped_dir()) / MANIFEST
-    return json.loads(path.read_text()) if path.is_file() else {}
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-
-
-def install_shipped(key: str, dest: Path) -> bool:
-    """Copy the shipped checkpoint `key` to `dest` in fp32 if `dest` is missing; False when none fits."""
-    if dest.is_file():
-        return False
-    entry = shipped_manifest().get(key)
-    if entry is None:
-        return False
-    source = shipped_dir() / entry["file"]
-    if not source.is_file() or _sha256(source) != entry["sha256"]:
-        log.warning("zoo: shipped %s is missing or fails its sha256 check; training instead", source)
-        return False
-    state = torch.load(source, map_location="cpu", weights_only=True)
-    state["state_dict"] = {k: v.float() if v.is_floating_point() else v for k, v in state["state_dict"].items()}
-    write_atomically(state, dest)
-    log.info("zoo: %s from shipped %s", key, source)
-    return True
-
-
-def _half(value):
-    """fp16 copies of the floating-point tensors of a state dict; anything else as it is."""
-    if isinstance(value, dict) and all(isinstance(v, torch.Tensor) for v in value.values()):
-        return {k: v.half() if v.is_floating_point() else v for k, v in value.items()}
-    return value
-
-
-def ship(checkpoint: Path, out_dir: Path | None = None, card: dict | None = None) -> dict:
-    """Store a finished checkpoint in fp16 (no optimiser state) under `out_dir` and list it in the manifest."""
-    checkpoint, out_dir = Path(checkpoint), Path(out_dir or shipped_dir())
-    state = torch.load(checkpoint, map_location="cpu", weights_only=True)
-    state = {k: v for k, v in state.items() if k not in ("optimizer", "aux_optimizer")}
-    if "extra" in state:  # e.g. a GAN run's discriminator stays (in fp16 too), its optimiser states go
-        state["extra"] = {k: _half(v) for k, v in state["extra"].items() if not k.startswith("opt")}
-    state["state_dict"] = _half(state["state_dict"])
-    for log_name in ("train", "rows"):  # per-step training logs are thinned; validation rows stay
-        if log_name in state.get("history", {}):
-            state["history"][log_name] = state["history"][log_name][::10]
-    out = out_dir / checkpoint.name
-    write_atomically(state, out)
-    manifest = shipped_manifest(out_dir)
-    manifest[checkpoint.stem] = {"file": out.name, "sha256": _sha256(out), "bytes": out.stat().st_size,
-                                 **(card or {})}
-    (out_dir / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
-    return manifest[checkpoint.stem]
-
-
-def gan_recipe(variant: str, encoder, profile: Profile | None = None, lmbda: float | None = None,
-               conditional: bool = True, **gan_changes) -> tuple[str, "GANConfig"]:
-    """Cache key and settings of the adversarially fine-tuned TCIC variant (notebook 06)."""
-    from .adversarial import GANConfig
-
-    p = profile or current_profile()
-    base, _ = tcic_recipe(variant, encoder, p, lmbda)
-    cfg = GANConfig.from_profile(p, base.train_config.lmbda, conditional=conditional, **gan_changes)
-    name = f"gan-{variant}-{'textD' if conditional else 'plainD'}"
-    return cache_key(name, {"base": base.key(), "gan": asdict(cfg)}), cfg
-
-
-def get_gan(variant: str, encoder, profile: Profile | None = None, lmbda: float | None = None,
-            conditional: bool = True, progress: bool = True, **gan_changes):
-    """A TCIC variant whose decoder was fine-tuned against a (text-conditional) discriminator.
-
-    Returns (model, discriminator, conditioner, history rows). Starts from `get_tcic`'s model; cached like it.
+    Image-only codecs have the profile's rate points; TCIC variants have the ultra-low ones
+    first (positional cross-attention, which can draw what the caption names) and then the
+    others (SSA, the paper's block).
     """
-    from .adversarial import TextConditionalDiscriminator, finetune
+    if name not in NAMED:
+        raise ValueError(f"unknown model {name!r}; known: {', '.join(NAMED)} (or a checkpoint file)")
+    kind, what, fusion, low_fusion = NAMED[name]
+    if kind == "codec":
+        return [codec_recipe(what, p, lmbda) for lmbda in sorted(p.lmbdas)]
+    spec = minclip_spec(p)
+    return ([tcic_recipe(what, spec, p, lmbda, fusion=low_fusion) for lmbda in sorted(p.low_lmbdas)]
+            + [tcic_recipe(what, spec, p, lmbda, fusion=fusion) for lmbda in sorted(p.lmbdas)])
 
-    p = profile or current_profile()
-    key, cfg = gan_recipe(variant, encoder, p, lmbda, conditional, **gan_changes)
-    path = cache_dir() / f"{key}.pt"
-    install_shipped(key, path)
-    model, conditioner = get_tcic(variant, encoder, p, lmbda, progress=progress)
-    base, _ = tcic_recipe(variant, encoder, p, lmbda)
-    discriminator = TextConditionalDiscriminator(encoder.dim, cfg.d_channels, conditional=conditional)
-    history = finetune(model, discriminator, datasets(base)[0], cfg, conditioner, checkpoint=path, device=device(),
-                       progress=progress)
-    return model.cpu().eval(), discriminator.cpu().eval(), conditioner, history.rows
+
+def named_recipe(name: str, quality: int, p: Profile) -> Recipe:
+    """The recipe of model `name` at `quality` (1 = lowest rate)."""
+    recipes = named_recipes(name, p)
+    if not 1 <= quality <= len(recipes):
+        raise ValueError(f"{name} has qualities 1 to {len(recipes)}, not {quality}")
+    return recipes[quality - 1]
+
+
+def available(r: Recipe) -> bool:
+    """Whether `r` is shipped or fully trained in the cache (fetching it trains nothing)."""
+    if r.key() in shipped_manifest():
+        return True
+    try:
+        return r.path.is_file() and int(load_checkpoint(r.path).get("step", 0)) >= r.steps
+    except CheckpointError:
+        return False
+
+
+def train_command(r: Recipe, p: Profile) -> str:
+    """The `tcic train` command that trains recipe `r` into the cache."""
+    s = r.settings
+    if r.kind == "codec":
+        return f"tcic train --profile {p.name} --model {r.name} --lmbda {s['train']['lmbda']:g}"
+    if r.kind == "tcic":
+        detail = s["data"].get("detail")
+        return (f"tcic train --profile {p.name} --model {r.name.removeprefix('tcic-')} --lmbda {s['train']['lmbda']:g}"
+                f" --fusion {s['model']['fusion']}" + (f" --detail {detail}" if detail else ""))
+    return f"zoo.fetch({r.name!r} recipe) in Python (profile {p.name})"
+
+
+def model_table(p: Profile) -> "pd.DataFrame":
+    """Every named model and quality: what it is, whether it is shipped or cached, and its card numbers."""
+    import pandas as pd
+
+    manifest, rows = shipped_manifest(), []
+    for name in NAMED:
+        for quality, r in enumerate(named_recipes(name, p), start=1):
+            entry = manifest.get(r.key(), {})
+            status = "shipped" if entry else "cached" if available(r) else "not trained"
+            rows.append({"model": name, "quality": quality, "lmbda": r.settings["train"]["lmbda"],
+                         "fusion": r.settings["model"].get("fusion", "-"), "status": status,
+                         "test bpp": entry.get("test_bpp"), "test PSNR": entry.get("test_psnr"), "key": r.key()})
+    return pd.DataFrame(rows)
+
+
+def named_model_of(fingerprint: bytes, p: Profile) -> tuple[str, int]:
+    """The named model and quality whose shipped weights have this fingerprint (as a .tcic file records it)."""
+    manifest = shipped_manifest()
+    for name in NAMED:
+        for quality, r in enumerate(named_recipes(name, p), start=1):
+            if manifest.get(r.key(), {}).get("fingerprint") == fingerprint.hex():
+                return name, quality
+    raise ValueError(f"no shipped model of profile {p.name} made this file (fingerprint {fingerprint.hex()}): "
+                     "give --model")

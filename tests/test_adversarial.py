@@ -6,10 +6,10 @@ from tcic_lib.adversarial import (GANConfig, TextConditionalDiscriminator, Train
 from tcic_lib.conditioning import CaptionConditioner, fit_text_mean
 from tcic_lib.data import CaptionedShapes
 from tcic_lib.losses import d_hinge_loss
-from tcic_lib.models import TCIC
-from tcic_lib.train import load_checkpoint
+from tcic_lib.checkpoint import load_checkpoint
+from tcic_lib.tcic import TCIC
 
-from .test_conditioning import FakeEncoder
+from .conftest import FakeEncoder
 
 
 def test_mismatch_term_and_gradient_penalty_are_active():
@@ -54,7 +54,8 @@ def test_resume_matches_an_uninterrupted_run(tmp_path):
     finetune(model2, d2, data, cfg, cond2, checkpoint=tmp_path / "b.pt", progress=False, stop_at=2)
     data, model3, d3, cond3 = _setup()
     resumed = finetune(model3, d3, data, cfg, cond3, checkpoint=tmp_path / "b.pt", progress=False)
-    for a, b in zip(full.rows, resumed.rows):
+    assert len(resumed["train"]) == 4
+    for a, b in zip(full["train"], resumed["train"]):
         assert a["g_loss"] == pytest.approx(b["g_loss"], rel=1e-5) and a["d_loss"] == pytest.approx(b["d_loss"], rel=1e-5)
     assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(model.g_s.parameters(), model3.g_s.parameters()))
 

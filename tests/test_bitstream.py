@@ -6,7 +6,8 @@ import pytest
 import torch
 from PIL import Image
 
-from tcic_lib.bitstream import MAX_SIDE, BitstreamError, _varint, as_image_tensor, decode, encode, pack, unpack
+from tcic_lib.bitstream import MAX_SIDE, BitstreamError, decode, encode, pack, unpack, varint
+from tcic_lib.images import as_image_tensor
 from tcic_lib.models import Factorized, Hyperprior
 
 
@@ -115,11 +116,11 @@ def test_absurd_header_fields_with_valid_checksum(model, data):
     _expect_error(model, _with_valid_crc(zero), "outside the supported range")
     header = unpack(data)
     caption_at = 10 + 4 + 8  # after size, architecture id and fingerprint; the caption length is 1 byte here
-    long_caption = body[:caption_at] + _varint(60000) + body[caption_at + 1 :]
+    long_caption = body[:caption_at] + varint(60000) + body[caption_at + 1 :]
     _expect_error(model, _with_valid_crc(long_caption), "truncated")
     first_length_at = caption_at + 1 + header.caption_bytes + 1
-    old_length = len(_varint(len(header.strings[0])))
-    big_string = body[:first_length_at] + _varint(2**27) + body[first_length_at + old_length :]
+    old_length = len(varint(len(header.strings[0])))
+    big_string = body[:first_length_at] + varint(2**27) + body[first_length_at + old_length :]
     _expect_error(model, _with_valid_crc(big_string), "truncated")
     endless = body[:first_length_at] + b"\xff" * 5 + body[first_length_at + old_length :]
     _expect_error(model, _with_valid_crc(endless), "longer than")

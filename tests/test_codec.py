@@ -4,14 +4,20 @@ import numpy as np
 import pytest
 import torch
 
+from compressai.losses import RateDistortionLoss
+
 from tcic_lib import zoo
-from tcic_lib.config import profile
+from tcic_lib.architectures import build_model
+from tcic_lib.checkpoint import CheckpointError, load_checkpoint, model_from_checkpoint
+from tcic_lib.config import TrainConfig, profile
 from tcic_lib.data import CaptionedShapes
-from tcic_lib.entropy import block_dct, estimated_bits, inverse_block_dct, quantize
-from tcic_lib.losses import RateDistortionLoss
 from tcic_lib.metrics import bd_psnr, bd_rate, psnr
-from tcic_lib.models import TCIC, Factorized, Hyperprior, build_model
-from tcic_lib.train import CheckpointError, TrainConfig, load_checkpoint, model_from_checkpoint, train
+from tcic_lib.models import Factorized, Hyperprior
+from tcic_lib.quantization import block_dct, estimated_bits, inverse_block_dct, quantize
+from tcic_lib.tcic import TCIC
+from tcic_lib.train import train
+
+from .conftest import FakeEncoder
 
 
 @pytest.mark.parametrize("cls", [Factorized, Hyperprior])
@@ -70,9 +76,9 @@ def test_training_lowers_the_loss():
     train_set, cfg = _tiny_setup(steps=25)
     torch.manual_seed(0)
     model = Hyperprior(8, 12)
-    history = train(model, train_set, None, TrainConfig(**{**cfg.__dict__, "val_every": 100}), progress=False)
-    first = np.mean([r["loss"] for r in history.train[:5]])
-    last = np.mean([r["loss"] for r in history.train[-5:]])
+    history = train(model, train_set, None, cfg.replace(val_every=100), progress=False)
+    first = np.mean([r["loss"] for r in history["train"][:5]])
+    last = np.mean([r["loss"] for r in history["train"][-5:]])
     assert last < first
 
 
@@ -90,7 +96,7 @@ def test_resume_gives_the_same_result_as_one_run(tmp_path):
     resumed = Hyperprior(8, 12)
     resumed.load_state_dict(init)
     rest = train(resumed, train_set, None, cfg, checkpoint=tmp_path / "b.pt", progress=False)
-    assert [r["loss"] for r in rest.train] == pytest.approx([r["loss"] for r in full.train], rel=1e-5)
+    assert [r["loss"] for r in rest["train"]] == pytest.approx([r["loss"] for r in full["train"]], rel=1e-5)
     for (name, a), b in zip(straight.state_dict().items(), resumed.state_dict().values()):
         assert torch.allclose(a, b, atol=1e-6), name
 
@@ -105,8 +111,9 @@ def test_checkpoint_round_trip_and_errors(tmp_path):
     with pytest.raises(CheckpointError, match="expected Hyperprior"):
         model_from_checkpoint(tmp_path / "m.pt", expect_arch="Hyperprior")
     (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
-    with pytest.raises(CheckpointError, match="not a readable"):
+    with pytest.raises(CheckpointError, match="junk.pt: not a tcic checkpoint") as err:
         model_from_checkpoint(tmp_path / "junk.pt")
+    assert "\n" not in str(err.value) and "weights_only" not in str(err.value)  # one line, no unsafe advice
     torch.save({"weights": torch.zeros(1)}, tmp_path / "other.pt")
     with pytest.raises(CheckpointError, match="not a tcic checkpoint"):
         model_from_checkpoint(tmp_path / "other.pt")
@@ -120,20 +127,32 @@ def test_checkpoint_from_older_code_is_refused_clearly(tmp_path):
         model_from_checkpoint(tmp_path / "old.pt")
 
 
-def test_zoo_trains_once_then_loads(tmp_path, monkeypatch):
-    monkeypatch.setenv("TCIC_CACHE", str(tmp_path))
-    p = profile("quick").replace(steps=4, n_train=16, val_every=2)
-    first = zoo.get("factorized", p, lmbda=0.01, progress=False)
-    path = zoo.checkpoint_path("factorized", p, lmbda=0.01)
-    assert path.exists()
-    stamp = path.stat().st_mtime_ns
-    second = zoo.get("factorized", p, lmbda=0.01, progress=False)
-    assert path.stat().st_mtime_ns == stamp  # loaded, not retrained
+def _tiny(p, steps):
+    return p.replace(data=p.data.replace(n_train=16, n_val=4), train=p.train.replace(steps=steps, val_every=2))
+
+
+def test_zoo_trains_once_then_loads(cache):
+    p = _tiny(profile("quick"), steps=4)
+    r = zoo.codec_recipe("factorized", p, lmbda=0.01)
+    first = zoo.fetch(r, progress=False)
+    assert r.path.exists() and r.path.parent == cache
+    stamp = r.path.stat().st_mtime_ns
+    second = zoo.fetch(r, progress=False)
+    assert r.path.stat().st_mtime_ns == stamp  # loaded, not retrained
     for a, b in zip(first.state_dict().values(), second.state_dict().values()):
         assert torch.equal(a, b)
-    assert zoo.checkpoint_path("factorized", p, lmbda=0.02) != path
+    assert zoo.codec_recipe("factorized", p, lmbda=0.02).path != r.path
+    assert zoo.codec_recipe("factorized", p, lmbda=0.01).path == r.path
     with pytest.raises(ValueError, match="unknown zoo model"):
-        zoo.get("jpeg2000", p)
+        zoo.codec_recipe("jpeg2000", p)
+
+
+def test_validation_size_follows_the_profile_but_not_the_key(cache):
+    p = _tiny(profile("quick"), steps=2)
+    bigger = p.replace(data=p.data.replace(n_val=6))
+    r, r_big = zoo.codec_recipe("hyperprior", p, 0.01), zoo.codec_recipe("hyperprior", bigger, 0.01)
+    assert r.key() == r_big.key()  # validation is monitoring: it does not change the trained model
+    assert len(zoo.datasets(r)[1]) == 4 and len(zoo.datasets(r_big)[1]) == 6
 
 
 def test_psnr_values():
@@ -156,19 +175,17 @@ def test_bd_metrics_against_hand_computed_values():
         assert np.isnan(bd_psnr(rate, dist, rate, dist[::-1]))
 
 
-def test_zoo_retrains_over_a_stale_checkpoint(tmp_path, monkeypatch):
-    monkeypatch.setenv("TCIC_CACHE", str(tmp_path))
-    p = profile("quick").replace(steps=2, n_train=16, val_every=2)
-    path = zoo.checkpoint_path("hyperprior", p, lmbda=0.01)
-    torch.save({"arch": "Hyperprior", "model_config": {"N": 4, "M": 4}, "state_dict": {}, "step": 2}, path)
-    model = zoo.get("hyperprior", p, lmbda=0.01, progress=False)
-    assert model.arch == f"Hyperprior(N={p.N},M={p.M},hyper_stages={p.hyper_stages})"
-    assert load_checkpoint(path)["model_config"] == {"N": p.N, "M": p.M, "hyper_stages": p.hyper_stages}
+def test_zoo_retrains_over_a_stale_checkpoint(cache):
+    p = _tiny(profile("quick"), steps=2)
+    r = zoo.codec_recipe("hyperprior", p, lmbda=0.01)
+    cache.mkdir(parents=True)
+    torch.save({"arch": "Hyperprior", "model_config": {"N": 4, "M": 4}, "state_dict": {}, "step": 1}, r.path)
+    model = zoo.fetch(r, progress=False)
+    assert model.arch == f"Hyperprior(N={p.codec.N},M={p.codec.M},hyper_stages={p.codec.hyper_stages})"
+    assert load_checkpoint(r.path)["model_config"] == {"N": p.codec.N, "M": p.codec.M, "hyper_stages": p.codec.hyper_stages}
 
 
 def test_tcic_without_fusion_is_the_hyperprior():
-    from tcic_lib.models import TCIC
-
     count = lambda m: sum(p.numel() for p in m.parameters())
     assert count(TCIC(8, 12, hyper_stages=1, fusion="none", text_dim=16)) == count(Hyperprior(8, 12, hyper_stages=1))
     assert count(TCIC(8, 12, hyper_stages=1, fusion="ssa", text_dim=16)) > count(Hyperprior(8, 12, hyper_stages=1))
@@ -176,7 +193,6 @@ def test_tcic_without_fusion_is_the_hyperprior():
 
 def test_tcic_caption_reaches_only_the_decoder():
     from tcic_lib.fusion import TextCondition
-    from tcic_lib.models import TCIC
 
     torch.manual_seed(0)
     model = TCIC(8, 12, hyper_stages=1, fusion="film", text_dim=16).eval()
@@ -198,18 +214,9 @@ def test_tcic_caption_reaches_only_the_decoder():
 
 def test_tcic_bitstream_uses_the_stored_or_given_caption():
     from tcic_lib.bitstream import decode, encode
-    from tcic_lib.models import TCIC
-
-    class FakeEncoder:  # deterministic caption features without training a CLIP
-        name, dim = "fake", 16
-
-        def encode(self, captions, return_mask=False):
-            pooled = torch.stack([torch.randn(16, generator=torch.Generator().manual_seed(len(c))) for c in captions])
-            tokens = pooled[:, None, :].repeat(1, 3, 1)
-            return tokens, pooled, torch.ones(len(captions), 3, dtype=torch.bool)
 
     torch.manual_seed(0)
-    model = TCIC(8, 12, hyper_stages=1, fusion="ssa", text_dim=16).eval()
+    model = TCIC(8, 12, hyper_stages=1, fusion="ssa", text_dim=8).eval()
     for fuse in model.g_s.fusions:
         torch.nn.init.normal_(fuse.beta[-1].weight)
     model.update()
@@ -223,6 +230,24 @@ def test_tcic_bitstream_uses_the_stored_or_given_caption():
     assert torch.equal(decode(model, data, None, FakeEncoder()), no_caption)  # None overrides the stored caption
     with pytest.raises(ValueError, match="text_encoder"):
         decode(model, data)
+
+
+def test_conditional_coding_reads_the_caption_at_both_ends():
+    from tcic_lib.bitstream import decode, encode
+
+    torch.manual_seed(0)
+    model = build_model("ConditionalTCIC", N=8, M=12, hyper_stages=1, fusion="pxattn", text_dim=8).eval()
+    for block in [*model.g_a.fusions, model.scale_fusion]:  # as if trained: the encoder uses the caption
+        torch.nn.init.normal_(block.mlp[-1].weight)
+    model.update()
+    x = torch.rand(3, 32, 32)
+    a, b = encode(model, x, "a red circle", FakeEncoder()), encode(model, x, "a blue square", FakeEncoder())
+    assert a != b  # the file depends on the caption: the encoder read it
+    assert decode(model, a, text_encoder=FakeEncoder()).shape == x.shape
+    with pytest.raises(ValueError, match="text_encoder"):
+        encode(model, x, "a red circle")
+    with pytest.raises(ValueError, match="stored caption"):
+        decode(model, a, "a blue square", FakeEncoder())
 
 
 def test_a_tcic_without_fusion_needs_no_caption_or_encoder():

@@ -2,25 +2,14 @@ import pytest
 import torch
 
 from tcic_lib import zoo
+from tcic_lib.checkpoint import load_checkpoint
 from tcic_lib.conditioning import CaptionConditioner, fit_text_mean
-from tcic_lib.config import profile
+from tcic_lib.config import TrainConfig, profile
 from tcic_lib.data import CaptionedShapes
-from tcic_lib.models import TCIC
-from tcic_lib.train import TrainConfig, load_checkpoint, train
+from tcic_lib.tcic import TCIC
+from tcic_lib.train import train
 
-
-class FakeEncoder:
-    """Deterministic caption features (a hash of the text), so tests need no CLIP."""
-
-    name = key = "fake"
-    dim = 8
-
-    def encode(self, captions, return_mask=False):
-        pooled = torch.stack([torch.randn(8, generator=torch.Generator().manual_seed(sum(map(ord, c)) + len(c)))
-                              for c in captions])
-        tokens = pooled[:, None, :].repeat(1, 4, 1)
-        mask = torch.ones(len(captions), 4, dtype=torch.bool)
-        return (tokens, pooled, mask) if return_mask else (tokens, pooled)
+from .conftest import FakeEncoder
 
 
 @pytest.fixture
@@ -73,45 +62,50 @@ def test_caption_training_resumes_exactly(tmp_path):
     straight, full = run()
     run(stop_at=2, path=tmp_path / "b.pt")
     resumed, rest = run(path=tmp_path / "b.pt")
-    assert [r["loss"] for r in rest.train] == pytest.approx([r["loss"] for r in full.train], rel=1e-5)
+    assert [r["loss"] for r in rest["train"]] == pytest.approx([r["loss"] for r in full["train"]], rel=1e-5)
 
 
-def test_zoo_tcic_variants(tmp_path, monkeypatch):
-    monkeypatch.setenv("TCIC_CACHE", str(tmp_path))
-    p = profile("quick").replace(tcic_steps=2, n_train=16, val_every=2)
-    encoder = FakeEncoder()
-    tcic, conditioner = zoo.get_tcic("tcic", encoder, p, lmbda=0.01, progress=False)
-    control, control_conditioner = zoo.get_tcic("control", encoder, p, lmbda=0.01, progress=False)
-    notext, _ = zoo.get_tcic("notext", encoder, p, lmbda=0.01, progress=False)
+def _tiny(p):
+    return p.replace(data=p.data.replace(n_train=16, n_val=4), train=p.train.replace(val_every=2), tcic_steps=2)
+
+
+def test_zoo_tcic_variants(cache):
+    p, encoder = _tiny(profile("quick")), FakeEncoder()
+    recipes = {v: zoo.tcic_recipe(v, encoder, p, lmbda=0.01) for v in ("tcic", "control", "notext")}
+    models = {v: zoo.fetch(r, encoder, progress=False) for v, r in recipes.items()}
     count = lambda m: sum(q.numel() for q in m.parameters())
-    assert count(tcic) == count(control) > count(notext)  # the control matches TCIC's capacity
-    assert conditioner.mode == "true" and control_conditioner.mode == "unrelated"
-    r, _ = zoo.tcic_recipe("tcic", encoder, p, lmbda=0.01)
-    assert load_checkpoint(tmp_path / f"{r.key()}.pt")["step"] == 2
-    assert torch.count_nonzero(tcic.text_mean) > 0
+    assert count(models["tcic"]) == count(models["control"]) > count(models["notext"])  # capacity-matched control
+    assert zoo.caption_conditioner(recipes["control"], models["control"], encoder).mode == "unrelated"
+    assert zoo.caption_conditioner(recipes["tcic"], models["tcic"], encoder).mode == "true"
+    assert load_checkpoint(recipes["tcic"].path)["step"] == 2 and len(zoo.history(recipes["tcic"])["val"]) == 1
+    assert torch.count_nonzero(models["tcic"].text_mean) > 0
+    assert recipes["tcic"].key() != zoo.tcic_recipe("tcic", encoder, p, lmbda=0.01, detail="colour").key()
     with pytest.raises(ValueError, match="variant"):
-        zoo.get_tcic("shuffled", encoder, p)
+        zoo.tcic_recipe("shuffled", encoder, p)
+    with pytest.raises(ValueError, match="reads the features of text encoder"):
+        other = type("Other", (FakeEncoder,), {"key": "other"})()
+        zoo.fetch(zoo.tcic_recipe("tcic", other, p, lmbda=0.02), encoder, progress=False)
 
 
-def test_shipped_checkpoints_load_before_training(tmp_path, monkeypatch):
-    monkeypatch.setenv("TCIC_CACHE", str(tmp_path / "cache"))
+def test_shipped_checkpoints_load_before_training(cache, tmp_path, monkeypatch):
+    from tcic_lib import shipping
+
     monkeypatch.setenv("TCIC_SHIPPED", str(tmp_path / "shipped"))
-    p = profile("quick").replace(tcic_steps=2, n_train=16, val_every=2)
-    trained, _ = zoo.get_tcic("tcic", FakeEncoder(), p, lmbda=0.01, progress=False)
-    r, _ = zoo.tcic_recipe("tcic", FakeEncoder(), p, lmbda=0.01)
-    entry = zoo.ship(r.path, card={"steps": 2})
+    p, encoder = _tiny(profile("quick")), FakeEncoder()
+    r = zoo.tcic_recipe("tcic", encoder, p, lmbda=0.01)
+    trained = zoo.fetch(r, encoder, progress=False)
+    entry = shipping.ship(r.path, card={"steps": 2})
     assert entry["bytes"] < r.path.stat().st_size and entry["steps"] == 2
-    assert zoo.shipped_manifest()[r.key()]["sha256"] == entry["sha256"]
+    assert shipping.shipped_manifest()[r.key()]["sha256"] == entry["sha256"]
 
     r.path.unlink()
-    shipped, _ = zoo.get_tcic("tcic", FakeEncoder(), p, lmbda=0.01, progress=False)
-    state = load_checkpoint(r.path)
-    assert "optimizer" not in state  # loaded, not retrained
+    shipped = zoo.fetch(r, encoder, progress=False)
+    assert not any(k.startswith("opt") for k in load_checkpoint(r.path)["extra"])  # installed, not retrained
     for (name, a), b in zip(trained.state_dict().items(), shipped.state_dict().values()):
         if a.is_floating_point() and not name.endswith("quantiles"):  # fp16 round trip; update() rebuilds the rest
             assert torch.allclose(a, b, rtol=1e-3, atol=1e-3), name
 
     r.path.unlink()
     (tmp_path / "shipped" / entry["file"]).write_bytes(b"tampered")
-    zoo.get_tcic("tcic", FakeEncoder(), p, lmbda=0.01, progress=False)  # sha256 fails: trains instead
-    assert "optimizer" in load_checkpoint(r.path)
+    zoo.fetch(r, encoder, progress=False)  # sha256 fails: trains instead
+    assert "opt_main" in load_checkpoint(r.path)["extra"]

@@ -87,7 +87,7 @@ def test_tcic_train_on_a_captioned_folder(tmp_path, monkeypatch, capsys):
 
     from tcic_lib import cli
     from tcic_lib.data import open_dataset
-    from tcic_lib.train import load_checkpoint
+    from tcic_lib.checkpoint import load_checkpoint
 
     monkeypatch.setenv("TCIC_CACHE", str(tmp_path / "cache"))
     rng = np.random.default_rng(0)
@@ -99,6 +99,6 @@ def test_tcic_train_on_a_captioned_folder(tmp_path, monkeypatch, capsys):
     assert not {p for p, _ in train.items} & {p for p, _ in val.items}
     out = tmp_path / "tcic.pt"
     assert cli.main(["train", "--model", "tcic", "--profile", "quick", "--steps", "2", "--data", "folder",
-                     "--data-root", str(tmp_path), "--out", str(out)]) == 0
+                     "--data-root", str(tmp_path), "--out", str(out), "--quiet"]) == 0
     assert load_checkpoint(out)["step"] == 2 and "step 2" in capsys.readouterr().out
     assert cli.main(["train", "--data", "cub200", "--profile", "quick", "--out", str(out)]) == 2  # needs --data-root

@@ -7,7 +7,7 @@ import torch
 
 from tcic_lib import cli
 from tcic_lib.data import CaptionedPhotos
-from tcic_lib.evaluate import compressai_settings, evaluate_codecs, pil_settings
+from tcic_lib.evaluate import compressai_settings, evaluate, pil_settings, set_level_scores, summarize
 from tcic_lib.metrics import (FeatureExtractor, QualityMetrics, Unavailable, fid_kid, ms_ssim, patch_size_for,
                               patches)
 
@@ -56,15 +56,18 @@ def test_missing_weights_are_reported_per_metric():
         compressai_settings("bmshj2018-hyperprior", [1])
 
 
-def test_evaluate_codecs_rows_and_repeatability():
+def test_evaluate_rows_follow_the_schema_and_repeat():
     data = CaptionedPhotos(["coffee", "camera", "moon"], max_side=64)
+    images, captions = (list(t) for t in zip(*(data[i] for i in range(len(data)))))
     metrics = QualityMetrics(encoder=None, fid_features=mean_colour_features(), use_pyiqa=False)
-    rows, summary = evaluate_codecs(pil_settings("jpeg", [20, 80]), data, metrics, progress=False)
-    assert len(rows) == 6 and list(summary["setting"]) == ["q20", "q80"]
-    assert (rows["bpp_caption"] == 0).all() and np.allclose(rows["bpp_total"], rows["bpp_image"])
-    assert summary["psnr"].is_monotonic_increasing and "fid" in summary
-    again, _ = evaluate_codecs(pil_settings("jpeg", [20, 80]), data, metrics, progress=False)
-    pd.testing.assert_frame_equal(rows, again)
+    settings = pil_settings("jpeg", [20, 80])
+    rows = evaluate(settings, images, captions, metrics=metrics)
+    assert {"codec", "setting", "variant", "condition", "image", "bpp_latent", "bpp_caption", "bpp_total",
+            "psnr", "ms_ssim", "lpips"} <= set(rows.columns) and len(rows) == 6
+    assert (rows["bpp_caption"] == 0).all() and np.allclose(rows["bpp_total"], rows["bpp_latent"])
+    summary = summarize(rows).merge(set_level_scores(settings, images, captions, metrics), how="left")
+    assert list(summary["setting"]) == ["q20", "q80"] and summary["psnr"].is_monotonic_increasing and "fid" in summary
+    pd.testing.assert_frame_equal(rows, evaluate(settings, images, captions, metrics=metrics))
 
 
 @pytest.mark.slow

@@ -42,7 +42,7 @@ def _exercise_and_check(source: str, marker: str) -> tuple[str, str]:
 
 @pytest.mark.parametrize("marker", ["def my_d_hinge", "def my_rate_bits"])
 def test_check_fails_for_students_and_passes_with_the_solution(marker):
-    from tcic_lib.entropy import estimated_bits
+    from tcic_lib.quantization import estimated_bits
     from tcic_lib.losses import d_hinge_loss
 
     source = (NOTEBOOKS / f"{REQUIRED[marker]}.py").read_text()

@@ -1,27 +1,26 @@
 import logging
-import time
 
 import pytest
 import torch
 
+from tcic_lib import zoo
 from tcic_lib.config import profile
-from tcic_lib.data import CaptionedShapes
-from tcic_lib.text import (
-    MissingWeightsError, load_text_encoder, minclip, minclip_losses, retrieval_accuracy, tokenize,
-)
+from tcic_lib.text import MissingWeightsError, load_text_encoder, retrieval_accuracy, tokenize
 
 
 @pytest.fixture(scope="module")
 def quick():
-    return profile("quick").replace(clip_steps=30)
+    p = profile("quick")
+    return p.replace(clip=p.clip.replace(steps=30))
 
 
 @pytest.fixture(scope="module")
 def encoder(quick, tmp_path_factory):
     mp = pytest.MonkeyPatch()
     mp.setenv("TCIC_CACHE", str(tmp_path_factory.mktemp("cache")))
+    mp.setenv("TCIC_SHIPPED", str(tmp_path_factory.mktemp("no-shipped")))
     mp.delenv("TCIC_CLIP_WEIGHTS", raising=False)
-    yield minclip(quick, progress=False)
+    yield zoo.text_encoder("minclip", quick, progress=False)
     mp.undo()
 
 
@@ -53,20 +52,29 @@ def test_cache_and_truncation_warning(encoder, caplog):
 
 
 def test_minclip_learns_from_captions(encoder, quick):
-    losses = minclip_losses(quick)
-    assert len(losses) == quick.clip_steps and sum(losses[-5:]) < sum(losses[:5])
-    ds = CaptionedShapes("test", quick.image_size, 8)
-    images = torch.stack([ds[i][0] for i in range(8)])
-    assert 0.0 <= retrieval_accuracy(encoder, images, ds.captions) <= 1.0
+    losses = [row["loss"] for row in zoo.history(zoo.minclip_recipe(quick))["train"]]
+    assert len(losses) == quick.clip.steps and sum(losses[-5:]) < sum(losses[:5])
+    assert encoder.key == zoo.minclip_recipe(quick).key()
 
 
-def test_auto_offline_returns_cached_minclip_quickly(encoder, quick, monkeypatch, caplog):
+def test_retrieval_accuracy_counts_matching_pairs():
+    class OneHot:  # caption i and image i share feature i: perfect retrieval, unless captions are permuted
+        def encode_image(self, images):
+            return torch.eye(4)[images[:, 0, 0, 0].long()]
+
+        def encode(self, captions):
+            return None, torch.eye(4)[[int(c) for c in captions]]
+
+    images = torch.arange(4.0).view(4, 1, 1, 1).expand(4, 3, 2, 2)
+    assert retrieval_accuracy(OneHot(), images, ["0", "1", "2", "3"]) == 1.0
+    assert retrieval_accuracy(OneHot(), images, ["1", "0", "2", "3"]) == 0.5
+
+
+def test_auto_offline_falls_back_to_the_minclip(encoder, quick, monkeypatch, caplog):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    start = time.perf_counter()
-    with caplog.at_level(logging.INFO, logger="tcic_lib.text"):
-        auto = load_text_encoder("auto", quick)
-    assert time.perf_counter() - start < 2.0
-    assert auto.name.startswith("minclip") and "minclip" in caplog.text
+    with caplog.at_level(logging.INFO, logger="tcic_lib"):
+        auto = zoo.text_encoder("auto", quick)
+    assert auto.key == encoder.key and "mini-CLIP" in caplog.text
 
 
 def test_missing_pretrained_weights_are_reported(monkeypatch, tmp_path):
@@ -76,6 +84,8 @@ def test_missing_pretrained_weights_are_reported(monkeypatch, tmp_path):
         load_text_encoder("clip:ViT-B-32/openai")
     with pytest.raises(ValueError, match="unknown text encoder"):
         load_text_encoder("bert")
+    with pytest.raises(ValueError, match="zoo.text_encoder"):
+        load_text_encoder("minclip")
 
 
 @pytest.mark.slow
@@ -99,7 +109,7 @@ def test_pretrained_path_through_env_file(monkeypatch, tmp_path):
 @pytest.mark.parametrize("caption", ["", "a dotted blue circle " * 500, "un carré rayé près du 猫 🐈 — Ünïcödé"])
 def test_odd_captions_round_trip_through_a_tcic_file(encoder, caption, caplog):
     from tcic_lib.bitstream import decode, encode, unpack
-    from tcic_lib.models import TCIC
+    from tcic_lib.tcic import TCIC
 
     torch.manual_seed(0)
     model = TCIC(8, 12, hyper_stages=1, fusion="ssa", text_dim=encoder.dim).eval()
@@ -115,7 +125,7 @@ def test_odd_captions_round_trip_through_a_tcic_file(encoder, caption, caplog):
 
 def test_captions_over_the_file_limit_are_refused(encoder):
     from tcic_lib.bitstream import encode
-    from tcic_lib.models import TCIC
+    from tcic_lib.tcic import TCIC
 
     model = TCIC(8, 12, hyper_stages=1, fusion="ssa", text_dim=encoder.dim).eval()
     with pytest.raises(ValueError, match="caption"):

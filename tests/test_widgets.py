@@ -1,10 +1,10 @@
 import pytest
 import torch
 
-from tcic_lib.models import TCIC
+from tcic_lib.tcic import TCIC
 from tcic_lib.widgets import CaptionPlayground
 
-from .test_conditioning import FakeEncoder
+from .conftest import FakeEncoder
 
 
 @pytest.fixture
@@ -33,7 +33,14 @@ def test_bad_rate(playground):
         playground.update(0, "x", 0.5)
 
 
-def test_panel_builds(playground):
-    import ipywidgets
-
-    assert isinstance(playground.panel(), ipywidgets.VBox)
+def test_panel_controls_drive_the_decode(playground):
+    """Typing a caption in the panel's text box redraws with that caption (the same call as update())."""
+    panel = playground.panel()
+    picker, text, rate, out = panel.children
+    calls = []
+    original = playground.update
+    playground.update = lambda *args: calls.append(args) or original(*args)
+    text.value = "a green dotted triangle"
+    picker.value = 1  # a new image resets the caption to its own
+    assert calls[0] == (0, "a green dotted triangle", 0.01)
+    assert calls[-1] == (1, "a blue square", 0.01)

@@ -47,7 +47,8 @@ def course_notebooks(folder: Path) -> list[Path]:
 
 def fingerprint(path: Path, profile_name: str) -> str:
     """What an exported notebook depends on: its own text, the library, the shipped models, profile, cache."""
-    from ..zoo import cache_dir, shipped_dir
+    from ..shipping import shipped_dir
+    from ..zoo import cache_dir
 
     digest = hashlib.sha256(Path(path).read_bytes())
     for source in sorted(LIBRARY.rglob("*.py")):

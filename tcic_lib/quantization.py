@@ -1,4 +1,4 @@
-"""Quantisation, its training proxy, and rate: the first ideas of learned coding.
+"""Quantisation, its training proxies, and rate: the first ideas of learned coding (before any entropy model).
 
 Taught in notebooks/01_entropy_models.
 """
