@@ -52,7 +52,7 @@ import torch.nn.functional as F
 from tcic_lib import zoo
 from tcic_lib.adversarial import TextConditionalDiscriminator, matching_aware_gradient_penalty
 from tcic_lib.config import profile, seed_everything
-from tcic_lib.evaluate import evaluate, model_setting, set_level_scores, shapes_test_scenes, summarize
+from tcic_lib.evaluate import evaluate, model_setting, reconstruct, set_level_scores, shapes_test_scenes, summarize
 from tcic_lib.losses import d_hinge_loss
 from tcic_lib.metrics import QualityMetrics
 from tcic_lib.plots import crop_grid
@@ -204,8 +204,8 @@ grid = []
 for i in range(min(3, n_eval)):
     row = {"original": images[i]}
     for s in settings[:1] + settings[2:4] + settings[5:]:
-        payload, rates = s.encode(images[i], captions[i])
-        row[f"{s.codec}\n{rates['bpp_total']:.3f} bpp"] = s.decode(payload, captions[i])
+        x_hat, rates = reconstruct(s, images[i], captions[i], captions[i])
+        row[f"{s.codec}\n{rates['bpp_total']:.3f} bpp"] = x_hat
     grid.append(row)
 crop_grid(grid, box=(0, 0, side, side), zoom=2)
 plt.show()

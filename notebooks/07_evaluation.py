@@ -49,8 +49,8 @@ import torch
 from tcic_lib import zoo
 from tcic_lib.config import profile, seed_everything
 from tcic_lib.data import CaptionedPhotos
-from tcic_lib.evaluate import (compressai_settings, curve, evaluate, model_setting, pil_settings, set_level_scores,
-                               shapes_test_scenes, summarize)
+from tcic_lib.evaluate import (compressai_settings, curve, evaluate, model_setting, pil_settings, reconstruct,
+                               set_level_scores, shapes_test_scenes, summarize)
 from tcic_lib.metrics import QualityMetrics, Unavailable, bd_psnr, bd_rate, fid_kid
 from tcic_lib.plots import crop_grid, rd_rp_figure
 from tcic_lib.pretrained import weights_report
@@ -136,8 +136,8 @@ x, caption = images[0], captions[0]
 first = {s.codec: s for s in reversed(settings)}  # the lowest-rate setting of each codec
 panels = {"original": x}
 for name, s in first.items():
-    payload, rates = s.encode(x, caption)
-    panels[f"{name}\n{rates['bpp_total']:.2f} bpp"] = s.decode(payload, caption)
+    x_hat, rates = reconstruct(s, x, caption, caption)
+    panels[f"{name}\n{rates['bpp_total']:.2f} bpp"] = x_hat
 side = p.data.image_size // 2
 crop_grid([panels], box=(0, 0, side, side), zoom=2)
 plt.show()

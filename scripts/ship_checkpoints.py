@@ -1,131 +1,129 @@
-"""Ship notebook 05's cpu-profile models: fp16 files + sha256 manifest + a model card with measured metrics.
+"""Ship every model the default course needs: fp16 files, a sha256 manifest and a model card with measured numbers.
 
-Run after training them (each with `tcic train --model {tcic,control,notext} --lmbda L [--fusion xattn]`
-in the cpu profile, which writes into the model cache):
+Train what is missing first (each line of `python scripts/ship_checkpoints.py --missing` is a
+`tcic train` command), then run
 
-    TCIC_PROFILE=cpu python scripts/ship_checkpoints.py [--logs build/shipped_logs]
+    TCIC_PROFILE=cpu python scripts/ship_checkpoints.py
 
-The card's metrics are measured here, on the held-out CaptionedShapes test scenes, with the
-shipped (fp16-stored) weights, exactly as notebook 05 measures them.
+It stores each finished recipe of `tcic_lib.plan.notebook_recipes` from the model cache into
+checkpoints/ (files already shipped are kept as they are), then measures every codec through a
+fresh cache that holds only the shipped files, exactly as the notebooks load them: rate, PSNR and
+attribute accuracy on the profile's held-out test scenes, and (each manifest entry also records
+the weights' fingerprint that `tcic decompress` uses to find a file's model). checkpoints/README.md is written from those numbers.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
-import re
 import tempfile
 from pathlib import Path
 
 import pandas as pd
 import torch
 
-from tcic_lib import zoo
+from tcic_lib import plan, shipping, zoo
+from tcic_lib.checkpoint import load_checkpoint
 from tcic_lib.config import profile
-from tcic_lib.evaluate import bd_table, caption_decode_rows, decode_conditions, object_regions, shapes_test_scenes
-from tcic_lib.text import _minclip_path, minclip
-
-VARIANTS = ("notext", "control", "tcic")
-GAN_RUNS = (("tcic", True, {}), ("tcic", False, {}), ("control", True, {}), ("tcic", True, {"adv_weight": 0.0}))
+from tcic_lib.evaluate import decode_conditions, evaluate, shapes_test_scenes, summarize, tcic_setting
 
 
-def shipped_models(p, encoder) -> list[tuple[str, float, str]]:
-    middle = p.lmbdas[len(p.lmbdas) // 2]
-    return [(v, lmbda, "ssa") for v in VARIANTS for lmbda in p.lmbdas] + [(v, middle, "xattn") for v in ("control", "tcic")]
+def unique_recipes(p, encoder) -> dict[str, zoo.Recipe]:
+    return {r.key(): r for recipes in plan.notebook_recipes(p, encoder).values() for r in recipes}
 
 
-def wall_seconds(logs: Path, variant: str, lmbda: float, fusion: str) -> int | None:
-    log = logs / f"{variant}-{lmbda:g}-{fusion}.log"
-    found = re.search(r"rc 0 wall_s (\d+)", log.read_text()) if log.is_file() else None
-    return int(found.group(1)) if found else None
+def card_fields(r: zoo.Recipe, p, previous: dict) -> dict:
+    state = load_checkpoint(r.path)
+    val = state["history"]["val"][-1] if state["history"]["val"] else {}
+    s = (r.base or r).settings
+    fields = {"kind": r.kind, "command": zoo.train_command(r, p), "steps": state["step"],
+              "wall_s": state["extra"].get("wall_s") or previous.get("wall_s"),
+              "val_bpp": val.get("bpp_loss"), "val_psnr": val.get("psnr")}
+    if r.kind in ("codec", "tcic", "gan"):
+        fields |= {"variant": r.name.removeprefix("tcic-"), "lmbda": s["train"]["lmbda"], "fusion": s["model"].get("fusion", "none"),
+                   "detail": s["data"].get("detail", "full"), "seed": s["train"]["seed"]}
+    return fields
 
 
-def gan_wall_seconds(logs: Path, variant: str, conditional: bool, changes: dict) -> int | None:
-    pattern = rf"DONE {variant} noadv wall_s (\d+)" if changes else rf"DONE {variant} conditional={conditional} wall_s (\d+)"
-    text = " ".join(log.read_text() for log in sorted(logs.glob("gan*.log")))
-    found = re.search(pattern, text)
-    return int(found.group(1)) if found else None
+def measure(p, recipes: dict[str, zoo.Recipe]) -> pd.DataFrame:
+    """Every shipped codec on the held-out scenes, loaded from the shipped files through an empty cache."""
+    encoder = zoo.text_encoder("minclip", p, progress=False)
+    images, captions, scenes = shapes_test_scenes(p, n=p.data.n_test)
+    summaries = []
+    for key, r in recipes.items():
+        if r.kind == "minclip":
+            continue
+        model = zoo.fetch(r, encoder, progress=False)
+        lmbda = (r.base or r).settings["train"]["lmbda"]
+        s = tcic_setting(model, encoder, r.name, lmbda, key=key)
+        decoder_only = model.reads_captions and not model.encoder_reads_captions
+        conditions = decode_conditions(captions) if decoder_only else {"true": captions}
+        summary = summarize(evaluate([s], images, captions, conditions, scenes=scenes))
+        summaries.append(summary)
+    return pd.concat(summaries)
 
 
 def machine() -> str:
     cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                 if line.startswith("model name")), platform.processor())
-    return (f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__}; 2-4 jobs shared the 2 cores "
-            "(1 thread each), so wall times are upper bounds")
+    return (f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__}; two jobs shared the cores (one thread each), "
+            "so wall times are upper bounds")
 
 
-def measure(p, encoder) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Notebook 05's measurement with the shipped weights, loaded through a fresh cache."""
-    images, captions, scenes = shapes_test_scenes(p)
-    conditions, regions = decode_conditions(captions), object_regions(scenes, p.image_size)
-    rows = []
-    for variant, lmbda, fusion in shipped_models(p, encoder):
-        model = zoo.get_tcic(variant, encoder, p, lmbda, fusion=fusion, progress=False)[0]
-        rows += caption_decode_rows(model, encoder, images, captions, conditions, regions,
-                                    variant=variant, lmbda=lmbda, fusion=fusion)
-    table = pd.DataFrame(rows)
-    summary = table.groupby(["fusion", "variant", "lmbda", "condition"])[
-        ["bpp_latent", "psnr", "psnr_objects", "psnr_patterned"]].mean()
-    return summary, bd_table(summary.xs("ssa", level="fusion"))
-
-
-def card(p, entries: dict, summary: pd.DataFrame, bd: pd.DataFrame, n_test: int) -> str:
+def card(p, manifest: dict, results: pd.DataFrame, n_test: int) -> str:
+    true = results[results["condition"] == "true"].set_index("key")
     lines = ["# Shipped checkpoints (cpu profile)", "",
-             "Written by `scripts/ship_checkpoints.py`; every number below was measured by it with these files.", "",
-             "Models: notebook 05's `notext` (hyperprior architecture), `control` (TCIC fed captions of random other",
-             "scenes) and `tcic` (its own captions), SSA fusion at three rates, plus the `xattn` pair at the middle",
-             f"rate, and the mini-CLIP they read. Data: `CaptionedShapes('train', size={p.image_size}, n={p.n_train}, "
-             f"seed={p.seed})`; validation on {max(8, p.n_train // 20)} val scenes; metrics on {n_test} held-out test scenes.",
-             "", "| file | command | steps | wall time | val bpp | val PSNR | bytes | sha256 |", "|---|---|---|---|---|---|---|---|"]
-    for key, e in sorted(entries.items()):
+             "Written by `scripts/ship_checkpoints.py`; every number below was measured by it with these files,",
+             f"on {n_test} held-out CaptionedShapes test scenes (`shapes_test_scenes(profile, n={n_test})`), "
+             "as notebook 05 measures them.", "",
+             f"Training data: `CaptionedShapes('train', size={p.data.image_size}, n={p.data.n_train}, seed={p.data.seed})`."
+             f" Machine: {machine()}.", "",
+             "| file | what | command | steps | wall time | test bpp | test PSNR | attributes right | bytes | sha256 |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for key, e in sorted(manifest.items()):
+        what = ", ".join(f"{k}={e[k]}" for k in ("variant", "fusion", "lmbda", "detail", "seed") if e.get(k) is not None)
         wall = f"{e['wall_s'] / 60:.1f} min" if e.get("wall_s") else "n/a"
-        lines.append(f"| `{e['file']}` | `{e.get('command', '')}` | {e.get('steps', '')} | {wall} | "
-                     f"{e.get('val_bpp', float('nan')):.4f} | {e.get('val_psnr', float('nan')):.2f} | {e['bytes']:,} | "
-                     f"`{e['sha256'][:16]}…` |")
-    lines += ["", f"Machine: {machine()}.", "",
-              "## Held-out test scenes (latent bpp, PSNR in dB; `none` = no caption at decode)", "",
-              "```", summary.round(3).to_string(), "```", "", "## BD metrics (SSA models; BD-PSNR is the headline)", "",
-              "```", bd.round(3).to_string(index=False), "```", ""]
+        row = true.loc[key] if key in true.index else None
+        numbers = ("n/a", "n/a", "n/a") if row is None else (f"{row['bpp_latent']:.4f}", f"{row['psnr']:.2f}",
+                                                              f"{row['attributes_accuracy']:.1%}")
+        lines.append(f"| `{e['file']}` | {what or e.get('kind', '')} | `{e.get('command', '')}` | {e.get('steps', '')} | "
+                     f"{wall} | {' | '.join(numbers)} | {e['bytes']:,} | `{e['sha256'][:16]}…` |")
+    lines += ["", "## Every decode condition (the caption the decoder was given)", "", "```",
+              results.round(4).to_string(index=False), "```", ""]
     return "\n".join(lines)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--logs", type=Path, default=Path("build/shipped_logs"))
-    parser.add_argument("--out", type=Path, default=zoo.shipped_dir())
+    parser.add_argument("--out", type=Path, default=shipping.shipped_dir())
+    parser.add_argument("--missing", action="store_true", help="print the commands that train what is not finished")
     args = parser.parse_args()
     p = profile()
-    encoder = minclip(p, progress=False)
-    entries = {}
-    clip_path = _minclip_path(p)[0]
-    entries[clip_path.stem] = zoo.ship(clip_path, args.out, card={"command": "notebook 03 (text.minclip)",
-                                                                   "steps": p.clip_steps})
-    for variant, lmbda, fusion in shipped_models(p, encoder):
-        r, _ = zoo.tcic_recipe(variant, encoder, p, lmbda, fusion=fusion)
-        state = zoo.load_checkpoint(r.path)
-        if state["step"] < r.train_config.steps:
-            raise SystemExit(f"{r.path} is at step {state['step']} of {r.train_config.steps}: train it first")
-        last = state["history"]["val"][-1]
-        command = f"tcic train --profile {p.name} --model {variant} --lmbda {lmbda:g}" + \
-            (f" --fusion {fusion}" if fusion != "ssa" else "")
-        entries[r.key()] = zoo.ship(r.path, args.out, card={
-            "command": command, "steps": state["step"], "wall_s": wall_seconds(args.logs, variant, lmbda, fusion),
-            "val_bpp": last["bpp_loss"], "val_psnr": last["psnr"], "variant": variant, "lmbda": lmbda, "fusion": fusion})
-    for variant, conditional, changes in GAN_RUNS:  # notebook 06
-        key, cfg = zoo.gan_recipe(variant, encoder, p, p.lmbdas[0], conditional, **changes)
-        path = zoo.cache_dir() / f"{key}.pt"
-        entries[key] = zoo.ship(path, args.out, card={
-            "command": f"notebook 06: zoo.get_gan({variant!r}, conditional={conditional}"
-                       + "".join(f", {k}={v}" for k, v in changes.items()) + f") at λ={p.lmbdas[0]:g}",
-            "steps": zoo.load_checkpoint(path)["step"], "wall_s": gan_wall_seconds(args.logs, variant, conditional, changes)})
-    # measure what learners will load: the shipped files through an empty cache
-    with tempfile.TemporaryDirectory() as tmp:
-        os.environ[zoo.CACHE_ENV], os.environ[zoo.SHIPPED_ENV] = tmp, str(args.out)
-        encoder = minclip(p, progress=False)
-        summary, bd = measure(p, encoder)
-    (args.out / "README.md").write_text(card(p, entries, summary, bd, min(p.eval_images, p.n_test)))
+    encoder = zoo.text_encoder("minclip", p, progress=False)
+    recipes = unique_recipes(p, encoder)
+    missing = [r for r in recipes.values() if not zoo.available(r)]
+    if args.missing or missing:
+        print("\n".join(zoo.train_command(r, p) for r in missing) or "nothing is missing")
+        raise SystemExit(1 if missing else 0)
+    manifest = shipping.shipped_manifest(args.out)
+    for key, r in recipes.items():
+        fields = card_fields(r, p, manifest.get(key, {}))
+        if key in manifest and (args.out / manifest[key]["file"]).is_file():  # the file stays, its card is refreshed
+            fields["fingerprint"] = shipping.fingerprint(load_checkpoint(args.out / manifest[key]["file"]))
+            manifest[key] |= fields
+            shipping.write_manifest(manifest, args.out)
+        else:
+            manifest = shipping.shipped_manifest(args.out) | {key: shipping.ship(r.path, args.out, fields)}
+    with tempfile.TemporaryDirectory() as tmp:  # what learners load: the shipped files, through an empty cache
+        os.environ[zoo.CACHE_ENV], os.environ[shipping.SHIPPED_ENV] = tmp, str(args.out)
+        results = measure(p, recipes)
+    true = results[results["condition"] == "true"].set_index("key")
+    for key, row in true.iterrows():
+        manifest[key] |= {"test_bpp": round(float(row["bpp_latent"]), 6), "test_psnr": round(float(row["psnr"]), 4),
+                          "test_attributes": round(float(row["attributes_accuracy"]), 4)}
+    shipping.write_manifest(manifest, args.out)
+    (args.out / "README.md").write_text(card(p, manifest, results, p.data.n_test))
     print((args.out / "README.md").read_text())
 
 

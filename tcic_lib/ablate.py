@@ -21,15 +21,16 @@ FUSIONS = ("none", "concat", "film", "ssa", "xattn", "pxattn")
 CONDITIONS = ("true", "shuffled", "none")
 
 
+def grid_recipes(encoder, p: Profile, fusions, lmbdas) -> dict[tuple[str, float], "zoo.Recipe"]:
+    """(fusion, lmbda) -> the TCIC recipe reading captions through that fusion; `none` is the no-text model."""
+    return {(fusion, lmbda): zoo.tcic_recipe("notext" if fusion == "none" else "tcic", encoder, p, lmbda, fusion=fusion)
+            for fusion in fusions for lmbda in lmbdas}
+
+
 def grid_settings(encoder, p: Profile, fusions, lmbdas, progress: bool = False) -> list:
-    """One codec setting per (fusion, lmbda); fusion `none` is the plain no-text model."""
-    settings = []
-    for fusion in fusions:
-        for lmbda in lmbdas:
-            variant = "notext" if fusion == "none" else "tcic"
-            model = zoo.fetch(zoo.tcic_recipe(variant, encoder, p, lmbda, fusion=fusion), encoder, progress)
-            settings.append(tcic_setting(model, encoder, variant, lmbda))
-    return settings
+    """One codec setting per (fusion, lmbda), each model fetched from the zoo."""
+    return [tcic_setting(zoo.fetch(r, encoder, progress), encoder, "notext" if fusion == "none" else "tcic", lmbda)
+            for (fusion, lmbda), r in grid_recipes(encoder, p, fusions, lmbdas).items()]
 
 
 def run_grid(encoder, p: Profile, fusions=FUSIONS, conditions=CONDITIONS, lmbdas=None,

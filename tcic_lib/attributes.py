@@ -3,7 +3,7 @@
 On CaptionedShapes the generator knows every object's cell and size, so a reconstruction can be
 read without any learned network: for each object, every (colour, pattern) it could have is
 rendered inside its true outline, and the nearest one in squared error is what the
-reconstruction shows; the shape is read the same way over (shape, colour, pattern) in the
+reconstruction shows; the shape is read the same way over (shape, pattern, colour) in the
 object's bounding box, with the scene's own background around it. A blurred pattern reads as
 whichever hypothesis is nearest, so accuracy falls towards chance (1/24 for colour and pattern)
 as the pattern disappears.
@@ -15,13 +15,12 @@ Taught in notebooks/05_tcic.
 
 from __future__ import annotations
 
-import itertools
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from .data import COLOURS, PATTERNS, SHAPES, Scene, ShapeObject, object_box, render_object
+from .data import COLOURS, PATTERNS, SHAPES, Scene, ShapeObject, object_box, object_layers
 
 
 @dataclass(frozen=True)
@@ -57,27 +56,30 @@ def _as_array(image) -> np.ndarray:
     return np.asarray(image, dtype=np.float64)
 
 
-def _nearest(patch: np.ndarray, where: np.ndarray, candidates) -> tuple:
-    errors = [(((render - patch) ** 2)[where].sum(), key) for key, render in candidates]
-    return min(errors, key=lambda e: e[0])[1]
-
-
 def read_object(image, scene: Scene, index: int) -> ObjectReading:
-    """Read object `index` of `scene` off `image` ((3, H, W) in [0, 1] or (H, W, 3) in 0..255)."""
+    """Read object `index` of `scene` off `image` ((3, H, W) in [0, 1] or (H, W, 3) in 0..255).
+
+    Every (shape, fill pattern, colour) is rendered at once over the object's box, and the
+    squared error to the image picks the reading: colour and pattern inside the true outline,
+    the shape over the whole box.
+    """
     array = _as_array(image)
     size = array.shape[0]
     truth = scene.objects[index]
     box = object_box(truth, size)
-    patch = array[box]
-    outline = render_object(scene, truth, size, box)[1]
-    colour, pattern = _nearest(patch, outline, (
-        ((c, p), render_object(scene, replace(truth, colour=c, pattern=p), size, box)[0])
-        for c, p in itertools.product(COLOURS, PATTERNS)))
-    everywhere = np.ones(patch.shape[:2], dtype=bool)
-    shape, _, _ = _nearest(patch, everywhere, (
-        ((s, c, p), render_object(scene, replace(truth, shape=s, colour=c, pattern=p), size, box)[0])
-        for s, c, p in itertools.product(SHAPES, COLOURS, PATTERNS)))
-    return ObjectReading(truth, colour, pattern, shape)
+    patch = array[box]  # (h, w, 3)
+    background, outlines, fills = object_layers(scene, truth, size, box)
+    inside = np.stack([outlines[s] for s in SHAPES])  # (S, h, w)
+    filled = inside[:, None] & np.stack([fills[q] for q in PATTERNS])[None]  # (S, P, h, w)
+    colours = np.array([COLOURS[c] for c in COLOURS], dtype=np.float64)  # (C, 3)
+    renders = np.where(filled[:, :, None, ..., None], colours[None, None, :, None, None, :],
+                       np.where(inside[:, None, None, ..., None], 255.0, background))  # (S, P, C, h, w, 3)
+    squared = ((renders - patch) ** 2).sum(-1)  # (S, P, C, h, w)
+    true_shape = SHAPES.index(truth.shape)
+    in_outline = (squared[true_shape] * inside[true_shape]).sum((-2, -1))  # (P, C)
+    pattern, colour = np.unravel_index(in_outline.argmin(), in_outline.shape)
+    shape = np.unravel_index(squared.sum((-2, -1)).argmin(), squared.shape[:3])[0]
+    return ObjectReading(truth, list(COLOURS)[colour], PATTERNS[pattern], SHAPES[shape])
 
 
 def read_scene(image, scene: Scene) -> list[ObjectReading]:

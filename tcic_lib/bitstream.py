@@ -223,20 +223,51 @@ def encode(model: Codec, image, caption: str | None = None, text_encoder=None) -
     never reads it here; only a conditional-coding model (the caption at both ends) needs the
     `text_encoder` to code.
     """
-    x = as_image_tensor(image)
-    _, height, width = x.shape
-    _check_size(height, width)
-    _caption_bytes(caption)  # validate before the expensive part
+    return encode_batch(model, [image], [caption], text_encoder)[0]
+
+
+@torch.no_grad()
+def encode_batch(model: Codec, images: list, captions: list | None = None, text_encoder=None) -> list[bytes]:
+    """Code several images (each as `encode` takes them), the transforms run once per image size."""
+    xs = [as_image_tensor(image) for image in images]
+    captions = [None] * len(xs) if captions is None else list(captions)
+    for x, caption in zip(xs, captions):
+        _check_size(*x.shape[1:])
+        _caption_bytes(caption)  # validate before the expensive part
+    if model.encoder_reads_captions and text_encoder is None:
+        raise ValueError(f"{model.arch} codes with the caption: pass the text_encoder it was trained with")
     model.eval()
-    text = None
-    if model.encoder_reads_captions:
-        if text_encoder is None:
-            raise ValueError(f"{model.arch} codes with the caption: pass the text_encoder it was trained with")
-        text = model.condition(text_encoder, [caption])
-    out = model.compress(x[None].to(next(model.parameters()).device), text)
-    strings = tuple(s[0] for s in out["strings"])
-    header = Header(VERSION, height, width, arch_id(model), model_fingerprint(model), caption, strings, 0)
-    return pack(header)
+    files: list[bytes | None] = [None] * len(xs)
+    for size in dict.fromkeys(tuple(x.shape[1:]) for x in xs):
+        group = [i for i, x in enumerate(xs) if tuple(x.shape[1:]) == size]
+        text = model.condition(text_encoder, [captions[i] for i in group]) if model.encoder_reads_captions else None
+        batch = torch.stack([xs[i] for i in group]).to(next(model.parameters()).device)
+        strings = model.compress(batch, text)["strings"]
+        for j, i in enumerate(group):
+            header = Header(VERSION, *size, arch_id(model), model_fingerprint(model), captions[i],
+                            tuple(s[j] for s in strings), 0)
+            files[i] = pack(header)
+    return files
+
+
+def _checked(model: Codec, data: bytes) -> Header:
+    """The file's header, once it is known to come from this very model."""
+    header = unpack(data)
+    if header.arch_id != arch_id(model):
+        raise BitstreamError(f"file was made by another architecture (id {header.arch_id.hex()}); "
+                             f"this model is {model.arch} (id {arch_id(model).hex()})")
+    if header.fingerprint != model_fingerprint(model):
+        raise BitstreamError(f"file was made by a {model.arch} with different weights "
+                             f"(fingerprint {header.fingerprint.hex()}, this model {model_fingerprint(model).hex()})")
+    if len(header.strings) != model.num_strings:
+        raise BitstreamError(f"{model.arch} expects {model.num_strings} strings, the file has {len(header.strings)}")
+    return header
+
+
+def _decoder_caption(model: Codec, header: Header, caption):
+    if model.encoder_reads_captions and caption is not STORED and caption != header.caption:
+        raise ValueError(f"{model.arch} coded this file with its stored caption: decode with that one")
+    return header.caption if caption is STORED else caption
 
 
 @torch.no_grad()
@@ -247,25 +278,29 @@ def decode(model: Codec, data: bytes, caption: str | None = STORED, text_encoder
     default the caption stored in the file (none if it has none); a string decodes with that
     caption instead and `None` with no caption (decode-time experiments).
     """
-    header = unpack(data)
-    if header.arch_id != arch_id(model):
-        raise BitstreamError(f"file was made by another architecture (id {header.arch_id.hex()}); "
-                             f"this model is {model.arch} (id {arch_id(model).hex()})")
-    if header.fingerprint != model_fingerprint(model):
-        raise BitstreamError(f"file was made by a {model.arch} with different weights "
-                             f"(fingerprint {header.fingerprint.hex()}, this model {model_fingerprint(model).hex()})")
-    if len(header.strings) != model.num_strings:
-        raise BitstreamError(f"{model.arch} expects {model.num_strings} strings, the file has {len(header.strings)}")
-    # the latent shape follows from the image size; it is never read from the file
-    shape = (-(-header.height // model.stride), -(-header.width // model.stride))
-    text = None
-    if model.reads_captions:
-        if text_encoder is None:
-            raise ValueError(f"{model.arch} reads captions: pass the text_encoder it was trained with")
-        if model.encoder_reads_captions and caption is not STORED and caption != header.caption:
-            raise ValueError(f"{model.arch} coded this file with its stored caption: decode with that one")
-        text = model.condition(text_encoder, [header.caption if caption is STORED else caption])
-    model.eval()
-    out = model.decompress([[s] for s in header.strings], shape, text, size=(header.height, header.width))
-    return out["x_hat"][0].cpu()
+    return decode_batch(model, [data], [caption], text_encoder)[0]
 
+
+@torch.no_grad()
+def decode_batch(model: Codec, files: list[bytes], captions: list | None = None, text_encoder=None) -> list[torch.Tensor]:
+    """Decode several files of one model, the synthesis run once per image size (much faster than one by one).
+
+    `captions[i]` is what file i's decoder is given, as in `decode` (default: each file's own).
+    """
+    headers = [_checked(model, data) for data in files]
+    captions = [STORED] * len(files) if captions is None else list(captions)
+    if model.reads_captions and text_encoder is None:
+        raise ValueError(f"{model.arch} reads captions: pass the text_encoder it was trained with")
+    given = [_decoder_caption(model, h, c) for h, c in zip(headers, captions)]
+    model.eval()
+    out: list[torch.Tensor | None] = [None] * len(files)
+    for size in dict.fromkeys((h.height, h.width) for h in headers):
+        group = [i for i, h in enumerate(headers) if (h.height, h.width) == size]
+        # the latent shape follows from the image size; it is never read from the file
+        shape = (-(-size[0] // model.stride), -(-size[1] // model.stride))
+        strings = [[headers[i].strings[k] for i in group] for k in range(model.num_strings)]
+        text = model.condition(text_encoder, [given[i] for i in group]) if model.reads_captions else None
+        x_hat = model.decompress(strings, shape, text, size=size)["x_hat"].cpu()
+        for j, i in enumerate(group):
+            out[i] = x_hat[j]
+    return out

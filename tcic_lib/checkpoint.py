@@ -6,8 +6,8 @@ A checkpoint is a dict that `torch.load(..., weights_only=True)` reads:
      "train_config": {...}, "step": 4000, "history": {"train": [...], "val": [...]},
      "extra": {...}}          # loop-specific state: optimisers, a discriminator, losses
 
-`arch` + `model_config` rebuild the model (`architectures.build_model`, or the mini-CLIP's own
-config), so a file names what it holds and a wrong one is refused with one clear line.
+`arch` + `model_config` rebuild the model (`architectures.model_from_checkpoint`, or the
+mini-CLIP's own config), so a file names what it holds and a wrong one is refused with one clear line.
 """
 
 from __future__ import annotations
@@ -65,21 +65,3 @@ def load_checkpoint(path: Path, map_location="cpu") -> dict:
         history = {"train": history["rows"], "val": []}
     state["history"] = {"train": history.get("train", []), "val": history.get("val", [])}
     return state
-
-
-def model_from_checkpoint(path: Path, expect_arch: str | None = None):
-    """Rebuild the codec a checkpoint describes, ready to code (update() already run)."""
-    from .architectures import ARCHITECTURES, build_model
-
-    state = load_checkpoint(path)
-    if expect_arch and state["arch"] != expect_arch:
-        raise CheckpointError(f"{path}: holds a {state['arch']} model, expected {expect_arch}")
-    if state["arch"] not in ARCHITECTURES:
-        raise CheckpointError(f"{path}: holds a {state['arch']}, not a codec ({', '.join(ARCHITECTURES)})")
-    model = build_model(state["arch"], **state["model_config"])
-    try:
-        model.load_state_dict(state["state_dict"])
-    except RuntimeError as err:
-        raise CheckpointError(f"{path}: weights do not fit {model.arch}: {str(err).splitlines()[0]}") from None
-    model.update(force=True)
-    return model.eval()

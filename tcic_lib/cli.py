@@ -90,7 +90,7 @@ def _train_in_group(args: argparse.Namespace) -> int:
 def _load_model(args: argparse.Namespace):
     """`--model` as a checkpoint file, or a named model at `--quality` (shipped or cached; never trained here)."""
     from . import zoo
-    from .checkpoint import model_from_checkpoint
+    from .architectures import model_from_checkpoint
     from .config import profile
 
     if Path(args.model).suffix == ".pt" or Path(args.model).is_file():
@@ -157,7 +157,7 @@ def _models(args: argparse.Namespace) -> int:
 
 
 def _eval_settings(args: argparse.Namespace, encoder) -> list:
-    from .checkpoint import model_from_checkpoint
+    from .architectures import model_from_checkpoint
     from .evaluate import compressai_settings, model_setting, pil_settings
 
     settings = []

@@ -48,6 +48,12 @@ def process_group():
         dist.destroy_process_group()
 
 
+def barrier() -> None:
+    """Wait for every process (a no-op without torchrun): e.g. until rank 0 has written a checkpoint."""
+    if dist.is_initialized():
+        dist.barrier()
+
+
 def device_for_rank(default: torch.device) -> torch.device:
     """Each process its own GPU (LOCAL_RANK); CPU stays CPU."""
     if default.type == "cuda" and dist.is_initialized():

@@ -30,7 +30,7 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from .attributes import attribute_counts
-from .bitstream import decode, encode, unpack
+from .bitstream import decode_batch, encode_batch, unpack
 from .images import to_pil
 from .metrics import bd_psnr, bd_rate, psnr
 
@@ -73,12 +73,16 @@ class CodecSetting:
 def pil_settings(fmt: str, qualities) -> list[CodecSetting]:
     """JPEG or WebP (Pillow) at each quality: the whole file is the coded image."""
     def make(q):
-        def enc(x, caption):
-            x_hat, nbytes = pil_codec(x, fmt, q)
-            bpp = 8 * nbytes / (x.shape[1] * x.shape[2])
-            return x_hat, {"bpp_latent": bpp, "bpp_caption": 0.0, "bpp_total": bpp}
-        return CodecSetting(fmt, f"q{q}", enc, lambda payload, caption: payload)
+        def enc(images, captions):
+            coded = [pil_codec(x, fmt, q) for x in images]
+            return [x_hat for x_hat, _ in coded], [_whole_file(8 * n / x[0].numel()) for x, (_, n) in zip(images, coded)]
+        return CodecSetting(fmt, f"q{q}", enc, lambda payloads, captions: list(payloads))
     return [make(q) for q in qualities]
+
+
+def _whole_file(bpp: float) -> dict[str, float]:
+    """The rates of a file that is all image (no caption in it)."""
+    return {"bpp_latent": bpp, "bpp_caption": 0.0, "bpp_total": bpp}
 
 
 def file_rates(data: bytes) -> dict[str, float]:
@@ -93,12 +97,12 @@ def model_setting(codec: str, model, setting: str, encoder=None, variant: str = 
     if model.reads_captions and encoder is None:
         raise ValueError(f"{model.arch} reads captions: give the text encoder it was trained with")
 
-    def enc(x, caption):
-        data = encode(model, x, caption if model.reads_captions else None, text_encoder=encoder)
-        return data, file_rates(data)
+    def enc(images, captions):
+        files = encode_batch(model, images, captions if model.reads_captions else None, text_encoder=encoder)
+        return files, [file_rates(data) for data in files]
 
-    def dec(data, caption):
-        return decode(model, data, caption, text_encoder=encoder) if model.reads_captions else decode(model, data)
+    def dec(files, captions):
+        return decode_batch(model, files, captions if model.reads_captions else None, text_encoder=encoder)
     return CodecSetting(codec, setting, enc, dec, variant, labels)
 
 
@@ -106,6 +110,12 @@ def tcic_setting(model, encoder, variant: str, lmbda: float, **labels) -> CodecS
     """A TCIC-family model (any variant) at rate point `lmbda`, labelled with its fusion and rate."""
     return model_setting(type(model).__name__, model, f"λ={lmbda:g}", encoder, variant, lmbda=lmbda,
                          fusion=model.config().get("fusion", "none"), **labels)
+
+
+def reconstruct(setting: CodecSetting, x: torch.Tensor, caption: str, given: str | None) -> tuple[torch.Tensor, dict]:
+    """One image through one setting: coded with `caption` stored, decoded with `given`; (x_hat, rates)."""
+    payloads, rates = setting.encode([x], [caption])
+    return setting.decode(payloads, [given])[0], rates[0]
 
 
 def compressai_settings(arch: str, qualities, metric: str = "mse") -> list[CodecSetting]:
@@ -127,13 +137,15 @@ def compressai_settings(arch: str, qualities, metric: str = "mse") -> list[Codec
         model.update(force=True)
 
         @torch.no_grad()
-        def enc(x, caption, model=model):
+        def code(x, model=model):
             padded, unpad = pad_to_multiple(x[None], 64)
             out = model.compress(padded)
             x_hat = crop(model.decompress(out["strings"], out["shape"])["x_hat"], unpad)[0].clamp(0, 1)
-            bpp = 8 * sum(len(s[0]) for s in out["strings"]) / (x.shape[1] * x.shape[2])
-            return x_hat, {"bpp_latent": bpp, "bpp_caption": 0.0, "bpp_total": bpp}
-        settings.append(CodecSetting(f"compressai {arch}", f"q{q}", enc, lambda payload, caption: payload))
+            return x_hat, _whole_file(8 * sum(len(s[0]) for s in out["strings"]) / x[0].numel())
+
+        def enc(images, captions, code=code):
+            return tuple(zip(*(code(x) for x in images)))
+        settings.append(CodecSetting(f"compressai {arch}", f"q{q}", enc, lambda payloads, captions: list(payloads)))
     return settings
 
 
@@ -195,12 +207,12 @@ def evaluate(settings: list[CodecSetting], images: list[torch.Tensor], captions:
     conditions = conditions or {"true": list(captions)}
     rows = []
     for s in tqdm(settings, desc="codecs", disable=not progress):
-        for i, (x, caption) in enumerate(zip(images, captions)):
-            payload, rates = s.encode(x, caption)
-            for condition, given in conditions.items():
-                x_hat = s.decode(payload, given[i])
+        payloads, rates = s.encode(images, captions)
+        for condition, given in conditions.items():
+            for i, x_hat in enumerate(s.decode(payloads, given)):
                 rows.append({"codec": s.codec, "setting": s.setting, "variant": s.variant, "condition": condition,
-                             **s.labels, "image": i, **rates, **_scores(x_hat, x, caption, i, metrics, regions, scenes)})
+                             **s.labels, "image": i, **rates[i],
+                             **_scores(x_hat, images[i], captions[i], i, metrics, regions, scenes)})
     return pd.DataFrame(rows)
 
 
@@ -208,7 +220,7 @@ def set_level_scores(settings: list[CodecSetting], images: list[torch.Tensor], c
     """FID/KID on patches of the whole set per setting (true captions): `metrics.set_level`."""
     rows = []
     for s in settings:
-        fakes = [s.decode(s.encode(x, c)[0], c) for x, c in zip(images, captions)]
+        fakes = s.decode(s.encode(images, captions)[0], captions)
         rows.append({"codec": s.codec, "setting": s.setting, "variant": s.variant, **metrics.set_level(images, fakes)})
     return pd.DataFrame(rows)
 

@@ -67,20 +67,41 @@ def rate_at(rates: np.ndarray, qualities: np.ndarray, target: float) -> float:
     return float(np.exp(log_r[i] + slope * (target - q[i])))
 
 
+def quality_at(rates: np.ndarray, qualities: np.ndarray, rate: float) -> float:
+    """The quality a curve reaches at `rate` (the inverse of `rate_at`, same interpolation)."""
+    order = np.argsort(rates)
+    log_r, q = np.log(np.asarray(rates, float)[order]), np.asarray(qualities, float)[order]
+    i = 0 if rate <= np.exp(log_r[0]) else len(q) - 2 if rate >= np.exp(log_r[-1]) else \
+        int(np.searchsorted(log_r, np.log(rate))) - 1
+    slope = (q[i + 1] - q[i]) / (log_r[i + 1] - log_r[i])
+    return float(q[i] + slope * (np.log(rate) - log_r[i]))
+
+
 def inside_curve(qualities: np.ndarray, target: float) -> bool:
     return bool(np.min(qualities) <= target <= np.max(qualities))
 
 
-def _points(rows: pd.DataFrame, where: dict, images: np.ndarray, column: str, x: str) -> pd.DataFrame:
-    """Mean rate and quality per rate point over the given image indices (repeats allowed)."""
-    part = select(rows, **where)
-    picked = part.set_index("image").loc[images].reset_index()
-    return picked.groupby("setting", sort=False)[[x, column]].mean().sort_values(x)
+class _Curve:
+    """One curve's per-image rates and qualities as (images, rate points) arrays, for fast resampling."""
+
+    def __init__(self, rows: pd.DataFrame, where: dict, column: str, x: str):
+        table = select(rows, **where).pivot(index="image", columns="setting", values=[x, column])
+        if table.empty:
+            raise ValueError(f"no rows match {where}")
+        self.images = table.index.to_numpy()
+        self.rates, self.qualities = table[x].to_numpy(), table[column].to_numpy()
+        self.settings = list(table[x].columns)
+
+    def means(self, picks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Mean rate and quality per rate point over the picked image positions, sorted by rate."""
+        rates, qualities = self.rates[picks].mean(0), self.qualities[picks].mean(0)
+        order = np.argsort(rates)
+        return rates[order], qualities[order]
 
 
-def _saved(test: pd.DataFrame, anchor: pd.DataFrame, column: str, x: str, pixels: int) -> np.ndarray:
-    return np.array([(rate_at(anchor[x].to_numpy(), anchor[column].to_numpy(), q) - r) * pixels
-                     for r, q in zip(test[x], test[column])])
+def _saved(test: tuple, anchor: tuple, pixels: int) -> np.ndarray:
+    (t_rate, t_quality), (a_rate, a_quality) = test, anchor
+    return np.array([(rate_at(a_rate, a_quality, q) - r) * pixels for r, q in zip(t_rate, t_quality)])
 
 
 def _interval(samples: np.ndarray) -> tuple[float, float]:
@@ -90,24 +111,32 @@ def _interval(samples: np.ndarray) -> tuple[float, float]:
     return float(np.percentile(finite, 2.5)), float(np.percentile(finite, 97.5))
 
 
+def _paired(rows: pd.DataFrame, test: dict, anchor: dict, column: str, x: str) -> tuple[_Curve, _Curve]:
+    t, a = _Curve(rows, test, column, x), _Curve(rows, anchor, column, x)
+    if not np.array_equal(t.images, a.images):
+        raise ValueError("test and anchor were measured on different images")
+    return t, a
+
+
 def bits_ledger(rows: pd.DataFrame, test: dict, anchor: dict, caption_bits: float, pixels: int,
                 column: str = "psnr", x: str = "bpp_latent", n_boot: int = N_BOOT, seed: int = 0) -> pd.DataFrame:
     """Per rate point of `test`: bits per image saved at equal `column` against `anchor`'s curve,
     `caption_bits` (H(T), bits per image) and efficiency = saved / H(T), each with a 95 % paired
     bootstrap interval over images. `test` and `anchor` select rows of the per-image table."""
-    images = np.sort(select(rows, **test)["image"].unique())
-    t, a = _points(rows, test, images, column, x), _points(rows, anchor, images, column, x)
-    saved = _saved(t, a, column, x, pixels)
+    t, a = _paired(rows, test, anchor, column, x)
+    everything = np.arange(len(t.images))
+    (t_rate, t_quality), anchor_point = t.means(everything), a.means(everything)
+    saved = _saved((t_rate, t_quality), anchor_point, pixels)
     rng = np.random.default_rng(seed)
-    draws = np.array([_saved(_points(rows, test, s, column, x), _points(rows, anchor, s, column, x), column, x, pixels)
-                      for s in (rng.choice(images, len(images)) for _ in range(n_boot))])
-    out = pd.DataFrame({"setting": t.index, f"test {x}": t[x].to_numpy(), f"test {column}": t[column].to_numpy(),
-                        "inside anchor curve": [inside_curve(a[column].to_numpy(), q) for q in t[column]],
-                        "bits saved": saved, "H(T) bits": caption_bits, "efficiency": saved / caption_bits})
-    lows, highs = zip(*(_interval(draws[:, k]) for k in range(len(t))))
-    out["saved 95% low"], out["saved 95% high"] = lows, highs
-    out["efficiency 95% low"], out["efficiency 95% high"] = np.array(lows) / caption_bits, np.array(highs) / caption_bits
-    return out
+    draws = np.array([_saved(t.means(s), a.means(s), pixels)
+                      for s in (rng.integers(len(everything), size=len(everything)) for _ in range(n_boot))])
+    lows, highs = zip(*(_interval(draws[:, k]) for k in range(len(t_rate))))
+    return pd.DataFrame({
+        f"test {x}": t_rate, f"test {column}": t_quality,
+        "inside anchor curve": [inside_curve(anchor_point[1], q) for q in t_quality],
+        "bits saved": saved, "saved 95% low": lows, "saved 95% high": highs, "H(T) bits": caption_bits,
+        "efficiency": saved / caption_bits, "efficiency 95% low": np.array(lows) / caption_bits,
+        "efficiency 95% high": np.array(highs) / caption_bits})
 
 
 def bootstrap_bd(rows: pd.DataFrame, test: dict, anchor: dict, column: str = "psnr", x: str = "bpp_latent",
@@ -115,17 +144,18 @@ def bootstrap_bd(rows: pd.DataFrame, test: dict, anchor: dict, column: str = "ps
     """BD-PSNR (in `column`'s unit) and BD-rate (%) of `test` against `anchor`, with 95 % paired bootstrap intervals."""
     import warnings
 
-    images = np.sort(select(rows, **test)["image"].unique())
+    t, a = _paired(rows, test, anchor, column, x)
 
-    def both(sample):
-        t, a = _points(rows, test, sample, column, x), _points(rows, anchor, sample, column, x)
+    def both(picks):
+        (tr, tq), (ar, aq) = t.means(picks), a.means(picks)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            return (bd_psnr(a[x], a[column], t[x], t[column]), bd_rate(a[x], a[column], t[x], t[column]))
+            return bd_psnr(ar, aq, tr, tq), bd_rate(ar, aq, tr, tq)
 
-    point = both(images)
+    n = len(t.images)
+    point = both(np.arange(n))
     rng = np.random.default_rng(seed)
-    draws = np.array([both(rng.choice(images, len(images))) for _ in range(n_boot)])
+    draws = np.array([both(rng.integers(n, size=n)) for _ in range(n_boot)])
     (psnr_lo, psnr_hi), (rate_lo, rate_hi) = _interval(draws[:, 0]), _interval(draws[:, 1])
     return {"BD-PSNR": point[0], "BD-PSNR 95% low": psnr_lo, "BD-PSNR 95% high": psnr_hi,
             "BD-rate %": point[1], "BD-rate 95% low": rate_lo, "BD-rate 95% high": rate_hi}

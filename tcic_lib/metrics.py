@@ -58,6 +58,9 @@ def _bjontegaard(name: str, rate_anchor, psnr_anchor, rate_test, psnr_test) -> f
     if not all(np.all(np.diff(d) > 0) for d in (da, dt)):
         warnings.warn("BD value undefined: a curve's PSNR does not rise with its rate", stacklevel=3)
         return float("nan")
+    if not all(np.all(np.diff(r) > 0) for r in (ra, rt)):
+        warnings.warn("BD value undefined: two points of a curve have the same rate", stacklevel=3)
+        return float("nan")
     if name == "bd_rate":
         _warn_if_unreliable(da, dt, "PSNR")
     else:

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import torch
 
+from .architectures import ARCHITECTURES, build_model
+from .bitstream import model_fingerprint
 from .checkpoint import load_checkpoint, write_atomically
 
 log = logging.getLogger(__name__)
@@ -38,23 +40,20 @@ def shipped_manifest(folder: Path | None = None) -> dict:
     return json.loads(path.read_text()) if path.is_file() else {}
 
 
+def write_manifest(manifest: dict, folder: Path | None = None) -> None:
+    (Path(folder or shipped_dir()) / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+
+
 def sha256(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-def _to_float(value):
+def _cast_floats(value, dtype: torch.dtype):
+    """The floating-point tensors of a (nested) state dict cast to `dtype`; everything else as it is."""
     if isinstance(value, torch.Tensor):
-        return value.float() if value.is_floating_point() else value
+        return value.to(dtype) if value.is_floating_point() else value
     if isinstance(value, dict):
-        return {k: _to_float(v) for k, v in value.items()}
-    return value
-
-
-def _to_half(value):
-    if isinstance(value, torch.Tensor):
-        return value.half() if value.is_floating_point() else value
-    if isinstance(value, dict):
-        return {k: _to_half(v) for k, v in value.items()}
+        return {k: _cast_floats(v, dtype) for k, v in value.items()}
     return value
 
 
@@ -70,23 +69,34 @@ def install_shipped(key: str, dest: Path) -> bool:
         log.warning("zoo: shipped %s is missing or fails its sha256 check; training instead", source)
         return False
     state = load_checkpoint(source)
-    state["state_dict"] = _to_float(state["state_dict"])
-    state["extra"] = _to_float(state.get("extra", {}))
+    state["state_dict"] = _cast_floats(state["state_dict"], torch.float32)
+    state["extra"] = _cast_floats(state.get("extra", {}), torch.float32)
     write_atomically(state, dest)
     log.info("zoo: %s from shipped %s", key, source)
     return True
+
+
+def fingerprint(state: dict) -> str | None:
+    """The weights fingerprint a .tcic file made by this (shipped) codec records; None for other models."""
+    if state["arch"] not in ARCHITECTURES:
+        return None
+    model = build_model(state["arch"], **state["model_config"])
+    model.load_state_dict(_cast_floats(state["state_dict"], torch.float32))
+    model.update(force=True)
+    return model_fingerprint(model).hex()
 
 
 def ship(checkpoint: Path, out_dir: Path | None = None, card: dict | None = None) -> dict:
     """Store a finished checkpoint in fp16 (no optimiser state, thinned logs) and list it in the manifest."""
     checkpoint, out_dir = Path(checkpoint), Path(out_dir or shipped_dir())
     state = load_checkpoint(checkpoint)
-    state["state_dict"] = _to_half(state["state_dict"])
-    state["extra"] = {k: _to_half(v) for k, v in state.get("extra", {}).items() if not k.startswith("opt")}
+    state["state_dict"] = _cast_floats(state["state_dict"], torch.float16)
+    state["extra"] = {k: _cast_floats(v, torch.float16) for k, v in state.get("extra", {}).items() if not k.startswith("opt")}
     state["history"]["train"] = state["history"]["train"][::LOG_THINNING]
     out = out_dir / checkpoint.name
     write_atomically(state, out)
     manifest = shipped_manifest(out_dir)
-    manifest[checkpoint.stem] = {"file": out.name, "sha256": sha256(out), "bytes": out.stat().st_size, **(card or {})}
-    (out_dir / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+    entry = {"file": out.name, "sha256": sha256(out), "bytes": out.stat().st_size, "fingerprint": fingerprint(state)}
+    manifest[checkpoint.stem] = entry | (card or {})
+    write_manifest(manifest, out_dir)
     return manifest[checkpoint.stem]

@@ -19,6 +19,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from .checkpoint import CheckpointError, load_checkpoint
 from .pretrained import clip_weights_path
 
 log = logging.getLogger(__name__)
@@ -158,8 +159,6 @@ def retrieval_accuracy(encoder: TextEncoder, images: torch.Tensor, captions: lis
 
 def minclip_encoder(path: Path, name: str = "minclip") -> TextEncoder:
     """The mini-CLIP saved at `path` (a checkpoint whose arch is MiniCLIP), frozen, as a `TextEncoder`."""
-    from .checkpoint import CheckpointError, load_checkpoint
-
     state = load_checkpoint(path)
     if state["arch"] != "MiniCLIP":
         raise CheckpointError(f"{path}: holds a {state['arch']}, not a mini-CLIP")

@@ -20,7 +20,9 @@ from pathlib import Path
 
 import torch
 
-from .checkpoint import CheckpointError, load_checkpoint, model_from_checkpoint
+from . import distributed
+from .architectures import build_model, model_from_checkpoint
+from .checkpoint import CheckpointError, load_checkpoint
 from .config import Profile, device
 from .data import CaptionedShapes, open_dataset
 from .fusion import FUSION_REVISION
@@ -177,7 +179,6 @@ def caption_conditioner(r: Recipe, model, encoder, pool: list[str] | None = None
 
 
 def _train_codec(r: Recipe, encoder, progress: bool):
-    from .architectures import build_model
     from .conditioning import fit_text_mean
     from .config import TrainConfig
     from .train import train
@@ -234,14 +235,12 @@ def _finished(r: Recipe) -> bool:
         if int(state["step"]) >= r.steps:
             return True
         if r.kind != "minclip":  # resumable: the weights fit the recipe's model
-            from .architectures import build_model
-
             settings = r.base.settings if r.kind == "gan" else r.settings
             build_model(settings["arch"], **settings["model"]).load_state_dict(state["state_dict"])
         return False
     except (CheckpointError, RuntimeError) as err:
         log.warning("zoo: %s is damaged or from older code (%s); training afresh", r.path, err)
-        r.path.unlink()
+        r.path.unlink(missing_ok=True)
         return False
 
 
@@ -257,6 +256,7 @@ def fetch(r: Recipe, encoder=None, progress: bool = True):
             _check_encoder(r.base if r.kind == "gan" else r, encoder)
         log.info("zoo: %s is neither shipped nor cached: training it (%d steps)", r.key(), r.steps)
         TRAINERS[r.kind](r, encoder, progress)
+        distributed.barrier()  # under torchrun, rank 0 writes the checkpoint every rank then loads
     log.info("zoo: %s from %s", r.key(), r.path)
     if r.kind == "minclip":
         from .text import minclip_encoder

@@ -3,12 +3,11 @@
 import numpy as np
 import pytest
 import torch
-
 from compressai.losses import RateDistortionLoss
 
 from tcic_lib import zoo
-from tcic_lib.architectures import build_model
-from tcic_lib.checkpoint import CheckpointError, load_checkpoint, model_from_checkpoint
+from tcic_lib.architectures import build_model, model_from_checkpoint
+from tcic_lib.checkpoint import CheckpointError, load_checkpoint
 from tcic_lib.config import TrainConfig, profile
 from tcic_lib.data import CaptionedShapes
 from tcic_lib.metrics import bd_psnr, bd_rate, psnr

@@ -4,7 +4,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tcic_lib.checkpoint import load_checkpoint, model_from_checkpoint
+from tcic_lib.architectures import model_from_checkpoint
+from tcic_lib.checkpoint import load_checkpoint
 
 
 def test_torchrun_two_cpu_processes(tmp_path):

@@ -9,7 +9,8 @@ from tcic_lib.course.student import PLACEHOLDER, make_student, solution_regions,
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 REQUIRED = {  # exercise -> notebook that holds it
     "def my_noise_proxy": "01_entropy_models", "def my_rate_bits": "01_entropy_models",
-    "def my_bd_rate": "02_hyperprior", "class MySSA": "04_ssa_block", "def my_d_hinge": "06_adversarial_finetuning",
+    "def my_bd_rate": "02_hyperprior", "class MySSA": "04_ssa_block", "def my_bits_saved": "05_tcic",
+    "def my_d_hinge": "06_adversarial_finetuning",
 }
 
 
@@ -40,16 +41,19 @@ def _exercise_and_check(source: str, marker: str) -> tuple[str, str]:
     return cells[index], cells[index + 1]
 
 
-@pytest.mark.parametrize("marker", ["def my_d_hinge", "def my_rate_bits"])
+@pytest.mark.parametrize("marker", ["def my_d_hinge", "def my_rate_bits", "def my_bits_saved"])
 def test_check_fails_for_students_and_passes_with_the_solution(marker):
-    from tcic_lib.quantization import estimated_bits
+    import numpy as np
+
+    from tcic_lib.ledger import rate_at
     from tcic_lib.losses import d_hinge_loss
+    from tcic_lib.quantization import estimated_bits
 
     source = (NOTEBOOKS / f"{REQUIRED[marker]}.py").read_text()
     for version, should_pass in ((source, True), (strip_solutions(source), False)):
         exercise, check = _exercise_and_check(version, marker)
         namespace = {"torch": torch, "g": torch.Generator().manual_seed(0), "d_hinge_loss": d_hinge_loss,
-                     "estimated_bits": estimated_bits}
+                     "estimated_bits": estimated_bits, "np": np, "rate_at": rate_at}
         exec(exercise, namespace)
         if should_pass:
             exec(check, namespace)

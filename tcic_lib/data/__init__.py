@@ -7,7 +7,7 @@ from .datasets import (
 from .photos import PHOTO_CAPTIONS, CaptionedPhotos, load_photo
 from .shapes import (
     COLOURS, DETAILS, GRID, PATTERNS, PLACES, SHAPES, SIZES, CaptionedShapes, Scene, ShapeObject,
-    caption_for, caption_information_bits, object_box, object_mask, render_object, render_scene, sample_scene,
+    caption_for, caption_information_bits, object_box, object_layers, object_mask, render_scene, sample_scene,
     split_of,
 )
 
@@ -15,6 +15,6 @@ __all__ = [
     "REAL_DATASETS", "CaptionedImageFiles", "DatasetLayoutError", "caption_folder", "coco_captions", "cub200",
     "open_dataset", "oxford_flowers", "PHOTO_CAPTIONS", "CaptionedPhotos", "load_photo", "COLOURS", "DETAILS", "GRID",
     "PATTERNS", "PLACES", "SHAPES", "SIZES", "CaptionedShapes", "Scene", "ShapeObject", "caption_for",
-    "caption_information_bits", "object_box", "object_mask", "render_object", "render_scene", "sample_scene",
+    "caption_information_bits", "object_box", "object_layers", "object_mask", "render_scene", "sample_scene",
     "split_of",
 ]

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 
 import numpy as np
@@ -170,12 +170,14 @@ def object_box(obj: ShapeObject, size: int) -> tuple[slice, slice]:
     return rows, cols
 
 
-def render_object(scene: Scene, obj: ShapeObject, size: int, box: tuple[slice, slice]) -> tuple[np.ndarray, np.ndarray]:
-    """`obj` over the scene's background inside `box`: (patch (h, w, 3) float in 0..255, outline (h, w) bool)."""
+def object_layers(scene: Scene, obj: ShapeObject, size: int, box: tuple[slice, slice]):
+    """Everything an object of `obj`'s size and cell could look like inside `box`:
+    (background (h, w, 3) rounded as rendered, outlines {shape: (h, w) bool}, fills {pattern: (h, w) bool})."""
     yy, xx = np.mgrid[box]
-    patch = _background(scene, yy, xx, size)
-    outline = _paint(patch, obj, size, yy, xx)
-    return np.clip(np.rint(patch), 0, 255), outline
+    background = np.clip(np.rint(_background(scene, yy, xx, size)), 0, 255)
+    outlines = {shape: _object_pixels(replace(obj, shape=shape), size, yy, xx) for shape in SHAPES}
+    fills = {pattern: _pattern_mask(pattern, yy, xx) for pattern in PATTERNS}
+    return background, outlines, fills
 
 
 def object_mask(scene: Scene, size: int, patterned_only: bool = False) -> np.ndarray:

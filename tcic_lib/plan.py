@@ -1,0 +1,135 @@
+"""What each notebook fetches from the zoo: the course's plan of trained models, in one place.
+
+The notebooks build their recipes here, so `tcic info`, `make bench`, the shipping script and
+the training script agree with them on what the course needs; `course_plan` says, per notebook,
+what will be loaded (shipped or cached) and what would be trained, with the training FLOPs
+counted and the time estimated from one measured step on this machine.
+
+Taught in notebooks/00_setup (the plan) and used by notebooks 02-08.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pandas as pd
+import torch
+
+from . import zoo
+from .architectures import build_model
+from .config import Profile
+from .zoo import Recipe
+
+StudyKey = tuple  # (variant, fusion, lmbda, detail, seed)
+
+
+def codec_models(p: Profile) -> dict[tuple[str, float], Recipe]:
+    """Notebook 02: the factorized and hyperprior codecs at every rate point."""
+    return {(name, lmbda): zoo.codec_recipe(name, p, lmbda) for name in ("factorized", "hyperprior") for lmbda in p.lmbdas}
+
+
+def caption_study(p: Profile, encoder) -> dict[StudyKey, Recipe]:
+    """Notebook 05: where a caption pays. Keys are (variant, fusion, lmbda, detail, seed).
+
+    - ultra-low rates: `tcic`, its capacity-matched `control` (both positional cross-attention)
+      and `notext`; the caption at both ends (`conditional`) at the lowest rate;
+    - the ordinary rates: `tcic`, `control`, `notext` with SSA, the paper's block;
+    - a second training seed of `tcic` and `control` at the lowest rate (training noise);
+    - the caption-detail ladder at the lowest rate: captions naming colours, colours and patterns.
+    """
+    seed, lowest = p.train.seed, p.lowest_lmbda
+    keys: list[StudyKey] = []
+    for lmbda in p.low_lmbdas:
+        keys += [("tcic", "pxattn", lmbda, "full", seed), ("control", "pxattn", lmbda, "full", seed),
+                 ("notext", "none", lmbda, "full", seed)]
+    keys.append(("conditional", "pxattn", lowest, "full", seed))
+    for lmbda in p.lmbdas:
+        keys += [(variant, fusion, lmbda, "full", seed) for variant, fusion in
+                 (("tcic", "ssa"), ("control", "ssa"), ("notext", "none"))]
+    keys += [(variant, "pxattn", lowest, "full", seed + 1) for variant in ("tcic", "control")]
+    keys += [(variant, "pxattn", lowest, detail, seed) for detail in ("colour", "pattern") for variant in ("tcic", "control")]
+    return {key: _tcic(p, encoder, *key) for key in keys}
+
+
+def _tcic(p: Profile, encoder, variant: str, fusion: str, lmbda: float, detail: str, seed: int) -> Recipe:
+    changes = {} if seed == p.train.seed else {"seed": seed}
+    return zoo.tcic_recipe(variant, encoder, p, lmbda, fusion=fusion, detail=detail, **changes)
+
+
+def gan_runs(p: Profile, encoder) -> dict[str, Recipe]:
+    """Notebook 06: TCIC with a text-conditional D, a plain D, the control with a text D, and no adversary."""
+    lmbda = min(p.lmbdas)
+    return {"TCIC + text D": zoo.gan_recipe("tcic", encoder, p, lmbda, conditional=True),
+            "TCIC + plain D": zoo.gan_recipe("tcic", encoder, p, lmbda, conditional=False),
+            "control + text D": zoo.gan_recipe("control", encoder, p, lmbda, conditional=True),
+            "TCIC, no adversary": zoo.gan_recipe("tcic", encoder, p, lmbda, conditional=True, adv_weight=0.0)}
+
+
+def ablation_models(p: Profile, encoder) -> dict[tuple[str, float], Recipe]:
+    """Notebook 08: one TCIC per fusion block (none = the no-text model), at every rate in `quick`, else the middle one."""
+    from .ablate import grid_recipes
+
+    lmbdas = p.lmbdas if p.name == "quick" else (p.middle_lmbda,)
+    return grid_recipes(encoder, p, ("none", "concat", "film", "ssa", "xattn"), lmbdas)
+
+
+def notebook_recipes(p: Profile, encoder=None) -> dict[str, list[Recipe]]:
+    """Every recipe each notebook fetches (`encoder`: a text encoder or `zoo.minclip_spec(p)`)."""
+    encoder = encoder or zoo.minclip_spec(p)
+    study = caption_study(p, encoder)
+    return {
+        "02_hyperprior": list(codec_models(p).values()),
+        "03_clip_text_features": [zoo.minclip_recipe(p)],
+        "05_tcic": list(study.values()),
+        "06_adversarial_finetuning": list(gan_runs(p, encoder).values()),
+        "07_evaluation": [r for (v, f, lmbda, d, s), r in study.items() if v in ("tcic", "notext") and lmbda in p.lmbdas],
+        "08_ablations_and_play": list(ablation_models(p, encoder).values()),
+    }
+
+
+def _text_condition(encoder_dim: int, batch: int):
+    from .fusion import TextCondition
+
+    tokens = torch.randn(batch, 77, encoder_dim)
+    mask = torch.arange(77)[None].expand(batch, -1) < 30
+    return TextCondition(tokens[:, 0], tokens * mask[..., None], mask)
+
+
+def step_cost(r: Recipe, p: Profile) -> tuple[float, float]:
+    """(FLOPs, seconds) of one training step of a codec or TCIC recipe on this machine (forward and backward)."""
+    from compressai.losses import RateDistortionLoss
+    from torch.utils.flop_counter import FlopCounterMode
+
+    settings = r.base.settings if r.kind == "gan" else r.settings
+    model = build_model(settings["arch"], **settings["model"])
+    x = torch.rand(p.train.batch_size, 3, p.data.image_size, p.data.image_size)
+    text = _text_condition(settings["model"]["text_dim"], len(x)) if "text_dim" in settings["model"] else None
+
+    def step():
+        RateDistortionLoss(0.01)(model(x, text), x)["loss"].backward()
+
+    step()  # warm-up
+    with FlopCounterMode(display=False) as counter:
+        step()
+    start = time.perf_counter()
+    step()
+    return float(counter.get_total_flops()), time.perf_counter() - start
+
+
+def course_plan(p: Profile, measure: bool = True) -> pd.DataFrame:
+    """Per notebook: models loaded (shipped or cached) and to train, with training PFLOPs and estimated minutes here."""
+    costs: dict[str, tuple[float, float]] = {}
+    rows = []
+    for notebook, recipes in notebook_recipes(p).items():
+        todo = [r for r in recipes if not zoo.available(r)]
+        flops = minutes = 0.0
+        for r in todo if measure else []:
+            if r.kind in ("codec", "tcic", "gan"):
+                arch_key = repr(sorted((r.base or r).settings["model"].items()))
+                costs.setdefault(arch_key, step_cost(r, p))
+                flops += costs[arch_key][0] * r.steps
+                minutes += costs[arch_key][1] * r.steps / 60
+        rows.append({"notebook": notebook, "models": len(recipes), "ready": len(recipes) - len(todo),
+                     "to train": len(todo), "training PFLOP": round(flops / 1e15, 3) if measure else None,
+                     "est. minutes here": round(minutes, 1) if measure else None})
+    return pd.DataFrame(rows)

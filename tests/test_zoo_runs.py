@@ -1,0 +1,76 @@
+"""The zoo's other paths: ablation grids, adversarial fine-tuning runs, named models on the command line."""
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from tcic_lib import cli, shipping, zoo
+from tcic_lib.ablate import cost_table, run_grid
+from tcic_lib.checkpoint import load_checkpoint
+from tcic_lib.config import profile
+
+from .conftest import FakeEncoder
+
+
+def _tiny(**changes):
+    p = profile("quick")
+    return p.replace(data=p.data.replace(n_train=16, n_val=4, n_test=4), train=p.train.replace(val_every=2),
+                     tcic_steps=2, gan_steps=2, eval_images=3, **changes)
+
+
+def test_ablation_grid_rows_and_costs(cache):
+    p = _tiny()
+    rows = run_grid(FakeEncoder(), p, fusions=("none", "film"), conditions=("true", "shuffled"), lmbdas=(0.01,))
+    assert len(rows) == 2 * 2 * 3 and {"psnr_patterned", "attributes_right", "bpp_latent"} <= set(rows.columns)
+    table = cost_table(rows)
+    assert table.loc[("none", 0.01, "true"), "cost_of_shuffled"] == 0  # no caption path, no cost
+    assert np.isfinite(table.loc[("film", 0.01, "true"), "cost_of_shuffled"])
+    with pytest.raises(ValueError, match="unknown caption conditions"):
+        run_grid(FakeEncoder(), p, conditions=("swapped",))
+
+
+def test_gan_runs_train_once_keep_the_files_and_keep_their_discriminator(cache):
+    p, encoder = _tiny(), FakeEncoder()
+    r = zoo.gan_recipe("tcic", encoder, p, 0.01, conditional=True)
+    model = zoo.fetch(r, encoder, progress=False)
+    stamp = r.path.stat().st_mtime_ns
+    again = zoo.fetch(r, encoder, progress=False)
+    assert r.path.stat().st_mtime_ns == stamp  # loaded, not fine-tuned again
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), again.state_dict().values()))
+    base = zoo.fetch(r.base, encoder, progress=False)
+    x = torch.rand(3, 32, 32)
+    assert model.compress(x[None])["strings"] == base.compress(x[None])["strings"]  # frozen encoder: same bits
+    assert len(zoo.history(r)["train"]) == 2 and zoo.discriminator(r, encoder).conditional
+    plain = zoo.gan_recipe("tcic", encoder, p, 0.01, conditional=False)
+    assert plain.key() != r.key() and plain.base.key() == r.base.key()
+
+
+@pytest.mark.slow
+def test_named_models_on_the_command_line(cache, tmp_path, monkeypatch, capsys):
+    shipped = tmp_path / "shipped"
+    shipped.mkdir()
+    monkeypatch.setenv("TCIC_SHIPPED", str(shipped))
+    p = profile("quick")
+    r = zoo.named_recipe("hyperprior", 1, p)
+    zoo.fetch(r, progress=False)
+    shipping.ship(r.path, shipped, card={"test_bpp": 0.5, "test_psnr": 20.0})
+    r.path.unlink()  # from now on the cache holds what learners get: the shipped file
+    assert cli.main(["models", "--profile", "quick"]) == 0
+    listing = capsys.readouterr().out
+    assert "hyperprior" in listing and "shipped" in listing and "not trained" in listing
+
+    image, coded, out = tmp_path / "x.png", tmp_path / "x.tcic", tmp_path / "y.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (40, 52, 3), dtype=np.uint8)).save(image)
+    assert cli.main(["compress", str(image), "-o", str(coded), "--model", "hyperprior", "--quality", "1",
+                     "--profile", "quick"]) == 0
+    assert cli.main(["decompress", str(coded), "-o", str(out), "--profile", "quick"]) == 0  # found by fingerprint
+    assert Image.open(out).size == (52, 40)
+    capsys.readouterr()
+    assert cli.main(["compress", str(image), "-o", str(coded), "--model", "tcic", "--quality", "1",
+                     "--profile", "quick"]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "tcic train --profile quick --model tcic" in error
+    assert cli.main(["compress", str(image), "-o", str(coded), "--model", "hyperprior", "--quality", "9",
+                     "--profile", "quick"]) == 2
+    assert load_checkpoint(r.path)["step"] == p.train.steps
