@@ -81,6 +81,64 @@ print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024)
     return float(done.stdout.split()[-1])
 
 
+GPU_FLOPS = 4e12  # stated, not measured: a free Colab T4 sustains about half its 8.1 TFLOP/s fp32 peak
+COLD_START_MODEL = ("hyperprior", "2")  # a shipped named model of the default profile
+
+
+def cold_start(repeats: int = 3) -> dict:
+    """`tcic compress` of a 512x512 photo (a shipped named model) against `python -c "import torch"`, in seconds."""
+    import numpy as np
+    from PIL import Image
+
+    with tempfile.TemporaryDirectory() as tmp:
+        photo = Path(tmp) / "photo.png"
+        Image.fromarray(np.random.default_rng(0).integers(0, 255, (512, 512, 3), dtype=np.uint8)).save(photo)
+        env = {**os.environ, "TCIC_CACHE": str(Path(tmp) / "cache"), "TCIC_PROFILE": "cpu"}
+        name, quality = COLD_START_MODEL
+        command = [sys.executable, "-m", "tcic_lib.cli", "compress", str(photo), "-o", str(Path(tmp) / "x.tcic"),
+                   "--model", name, "--quality", quality]
+        subprocess.run(command, env=env, check=True, capture_output=True)  # installs the shipped file once
+
+        def seconds(cmd):
+            times = []
+            for _ in range(repeats):
+                start = time.perf_counter()
+                subprocess.run(cmd, env=env, check=True, capture_output=True)
+                times.append(time.perf_counter() - start)
+            return statistics.median(times)
+
+        compress, torch_import = seconds(command), seconds([sys.executable, "-c", "import torch"])
+    return {"cold_start_compress_s": compress, "import_torch_s": torch_import, "cold_start_ratio": compress / torch_import}
+
+
+def auto_encoder_seconds() -> float:
+    """`zoo.text_encoder("auto")` offline in a fresh process: falls back to the shipped mini-CLIP without waiting."""
+    script = ("import time; t = time.perf_counter(); from tcic_lib import zoo; from tcic_lib.config import profile; "
+              "zoo.text_encoder('auto', profile('cpu'), progress=False); print(time.perf_counter() - t)")
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {**os.environ, "TCIC_CACHE": tmp, "HF_HUB_OFFLINE": "1"}
+        done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True)
+    return float(done.stdout.split()[-1])
+
+
+def course_estimates(notebook_times: dict[str, float]) -> dict:
+    """Per notebook of the default profile: training FLOPs left (0 when its models ship), the time to train them
+    here (one measured step) and on a GPU (FLOPs over `GPU_FLOPS`), beside the measured wall time."""
+    from tcic_lib.plan import course_plan
+
+    plan = course_plan(profile("cpu")).set_index("notebook")
+    out = {}
+    for notebook, row in plan.iterrows():
+        out[f"plan[cpu] {notebook}: models to train"] = int(row["to train"])
+        out[f"plan[cpu] {notebook}: training PFLOP"] = float(row["training PFLOP"])
+        out[f"plan[cpu] {notebook}: training minutes here (measured step)"] = float(row["est. minutes here"])
+        out[f"plan[cpu] {notebook}: training minutes on a GPU (stated {GPU_FLOPS / 1e12:g} TFLOP/s)"] = \
+            float(row["training PFLOP"]) * 1e15 / GPU_FLOPS / 60
+    if notebook_times:
+        out["course[cpu] measured minutes, all notebooks"] = sum(notebook_times.values()) / 60
+    return out
+
+
 def notebook_seconds(profile_name: str, fresh_cache: bool) -> dict[str, float]:
     """Wall time of every course notebook in a profile (nbclient, a fresh kernel each)."""
     from tcic_lib.course.runner import course_notebooks, execute_notebook
@@ -146,11 +204,16 @@ def main(notebook_profiles: list[str]) -> dict:
     results["file_bytes_vs_estimate"] = header.total_bytes / estimate
     results["header_bytes"] = header.total_bytes - header.latent_bytes
 
-    # notebooks: quick with a fresh cache (what CI sees); others with the cache as it is
-    # (shipped checkpoints and earlier runs; a cold cache adds the training)
+    results |= cold_start()
+    results["auto_text_encoder_offline_s"] = auto_encoder_seconds()  # must not wait on the network
+    # notebooks with a fresh cache: quick (what CI sees), cpu (a learner's first run: the shipped models)
+    cpu_times = {}
     for name in notebook_profiles:
-        for notebook, seconds in notebook_seconds(name, fresh_cache=name == "quick").items():
+        for notebook, seconds in notebook_seconds(name, fresh_cache=True).items():
             results[f"notebook_s[{name}] {notebook}"] = seconds
+            if name == "cpu":
+                cpu_times[notebook] = seconds
+    results |= course_estimates(cpu_times)
     return results
 
 

@@ -163,3 +163,27 @@ for ax in axes:
 plt.show()
 print(f"{len(shapes)} training scenes of {p.data.image_size} px; {len(photos)} captioned photos")
 assert shapes[0][0].shape == (3, p.data.image_size, p.data.image_size)
+
+# %% [markdown]
+# ## What each notebook will load, and what it would train
+# The course's trained models come from one place (`zoo.fetch`): a checkpoint shipped with the
+# course, else the model cache, else training now. `plan.course_plan` says, per notebook, how many
+# models are ready and how many would be trained, with the training FLOPs counted
+# (`torch.utils.flop_counter`) and the time estimated from one measured step on this machine. In
+# the default `cpu` profile everything ships; a notebook that does train prints a line saying what
+# and for how long before it starts.
+
+# %%
+from tcic_lib.plan import course_plan
+
+plan_table = course_plan(p)
+print(f"{plan_table['to train'].sum()} models to train here, about {plan_table['est. minutes here'].sum():.0f} minutes")
+plan_table
+
+# %% [markdown]
+# ## What you learned, and what comes next
+# - One profile sizes the whole course; the default is the one whose models ship.
+# - The course runs offline; pretrained weights are used when present and named when missing.
+# - CaptionedShapes scenes come with captions whose information content is known exactly.
+#
+# Next, notebook 01 turns pixels into bits: quantisation, an entropy model and a real coder.

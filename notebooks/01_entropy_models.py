@@ -40,12 +40,12 @@ if "google.colab" in sys.modules and importlib.util.find_spec("tcic_lib") is Non
 import matplotlib.pyplot as plt
 import torch
 from compressai.entropy_models import EntropyBottleneck
-from tqdm.auto import tqdm
 
 from tcic_lib.config import profile, seed_everything
 from tcic_lib.data import CaptionedShapes
-from tcic_lib.quantization import block_dct, estimated_bits, inverse_block_dct, quantize
 from tcic_lib.metrics import psnr
+from tcic_lib.progress import tqdm
+from tcic_lib.quantization import block_dct, estimated_bits, inverse_block_dct, quantize
 
 p = profile()
 g = seed_everything(p.data.seed)

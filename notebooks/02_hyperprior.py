@@ -33,6 +33,7 @@ if "google.colab" in sys.modules and importlib.util.find_spec("tcic_lib") is Non
 
 # %%
 import inspect
+import logging
 
 import matplotlib.pyplot as plt
 import pandas as pd
@@ -47,6 +48,8 @@ from tcic_lib.evaluate import curve, evaluate, model_setting, pil_settings, summ
 from tcic_lib.metrics import bd_psnr, bd_rate
 from tcic_lib.models import Factorized, Hyperprior, pad_to_multiple
 from tcic_lib.quantization import estimated_bits
+
+logging.basicConfig(level=logging.INFO, format="%(message)s")  # the zoo says where each model comes from
 
 p = profile()
 seed_everything(p.data.seed)

@@ -34,21 +34,24 @@ if "google.colab" in sys.modules and importlib.util.find_spec("tcic_lib") is Non
 
 # %%
 import inspect
+import logging
 
 import matplotlib.pyplot as plt
 import torch
 import torch.nn.functional as F
 from open_clip.loss import ClipLoss
 
+from tcic_lib import zoo
 from tcic_lib.config import profile, seed_everything
+from tcic_lib.contrastive import ContrastiveTraining
 from tcic_lib.data import COLOURS, PATTERNS, CaptionedShapes
 from tcic_lib.pretrained import clip_weights_path
-from tcic_lib import zoo
-from tcic_lib.contrastive import ContrastiveTraining
 from tcic_lib.text import (
     MiniClipConfig, TextEncoder, build_minclip, load_text_encoder, retrieval_accuracy,
     tokenize, tokenizer,
 )
+
+logging.basicConfig(level=logging.INFO, format="%(message)s")  # the zoo says where each model comes from
 
 p = profile()
 seed_everything(p.data.seed)

@@ -46,13 +46,13 @@ import matplotlib.pyplot as plt
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from tqdm.auto import tqdm
 
 from tcic_lib import zoo
 from tcic_lib.config import profile, seed_everything
 from tcic_lib.data import PATTERNS, CaptionedShapes, render_scene
 from tcic_lib.fusion import SSAFusion, TextCondition, build_fusion
 from tcic_lib.metrics import psnr
+from tcic_lib.progress import tqdm
 
 p = profile()
 g = seed_everything(p.data.seed)

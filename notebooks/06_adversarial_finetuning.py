@@ -42,6 +42,7 @@ if "google.colab" in sys.modules and importlib.util.find_spec("tcic_lib") is Non
 
 # %%
 import inspect
+import logging
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -56,6 +57,8 @@ from tcic_lib.evaluate import evaluate, model_setting, reconstruct, set_level_sc
 from tcic_lib.losses import d_hinge_loss
 from tcic_lib.metrics import QualityMetrics
 from tcic_lib.plots import crop_grid
+
+logging.basicConfig(level=logging.INFO, format="%(message)s")  # the zoo says where each model comes from
 
 p = profile()
 g = seed_everything(p.data.seed)
@@ -163,11 +166,14 @@ plt.show()
 # %% [markdown]
 # ## Before and after, at the same bits
 # Every model through real files on the held-out test scenes. LPIPS was also a training term,
-# so it is not an independent judge; FID/KID (other features) and the CLIP similarities
-# (TCIC's *semantic distortion*) are.
+# so it is not an independent judge; the ten hand-crafted metrics, FID/KID and the CLIP
+# similarities (TCIC's *semantic distortion*) are: the CLIP that judges is pretrained CLIP when
+# present, else a second mini-CLIP trained on other scenes from another seed, never the one the
+# decoders read (`QualityMetrics` refuses that one).
 
 # %%
-metrics = QualityMetrics(encoder)
+judge = zoo.text_encoder("judge", p, progress=False)  # semantic metrics from an image-text model no codec reads
+metrics = QualityMetrics(judge, codec_encoders=(encoder.key,))
 control = zoo.fetch(zoo.tcic_recipe("control", encoder, p, lmbda), encoder, progress=False)
 settings = [model_setting("RD only (tcic)", rd_model, "rd", encoder),
             model_setting("RD only (control)", control, "rd", encoder)]

@@ -41,6 +41,8 @@ if "google.colab" in sys.modules and importlib.util.find_spec("tcic_lib") is Non
     sys.path.insert(0, repo_dir)
 
 # %%
+import logging
+
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -51,9 +53,11 @@ from tcic_lib.config import profile, seed_everything
 from tcic_lib.data import CaptionedPhotos
 from tcic_lib.evaluate import (compressai_settings, curve, evaluate, model_setting, pil_settings, reconstruct,
                                set_level_scores, shapes_test_scenes, summarize)
-from tcic_lib.metrics import QualityMetrics, Unavailable, bd_psnr, bd_rate, fid_kid
+from tcic_lib.metrics import HANDCRAFTED, QualityMetrics, Unavailable, bd_psnr, bd_rate, direction, fid_kid
 from tcic_lib.plots import crop_grid, rd_rp_figure
 from tcic_lib.pretrained import weights_report
+
+logging.basicConfig(level=logging.INFO, format="%(message)s")  # the zoo says where each model comes from
 
 p = profile()
 seed_everything(p.data.seed)
@@ -63,11 +67,16 @@ for w in weights_report():
 # %% [markdown]
 # ## The metrics and their names
 # `QualityMetrics` builds each metric once. Its `labels` are the names results are reported
-# under; `unavailable` lists what could not be computed here, with the reason.
+# under; `unavailable` lists what could not be computed here, with the reason. Ten of them are
+# hand-crafted (piq: SSIM, VIF, FSIM, GMSD, MS-GMSD, HaarPSI, MDSI, VSI, SR-SIM, DSS) and need no
+# downloaded weights; with PSNR and MS-SSIM that is twelve offline. The semantic similarities use
+# a CLIP the codecs do not read (pretrained when present, else a second mini-CLIP): the one they
+# read would judge them in a circle.
 
 # %%
-clip_for_metrics = zoo.text_encoder("auto", p)  # pretrained CLIP when its weights are present
-metrics = QualityMetrics(clip_for_metrics)
+encoder = zoo.text_encoder("minclip", p, progress=False)  # the features the course's TCIC models read
+judge = zoo.text_encoder("judge", p, progress=False)  # pretrained CLIP when present, else a mini-CLIP no codec reads
+metrics = QualityMetrics(judge, codec_encoders=(encoder.key,))
 pd.DataFrame({"reported as": pd.Series(metrics.labels), "unavailable because": pd.Series(metrics.unavailable)}).fillna("")
 
 # %% [markdown]
@@ -78,7 +87,6 @@ pd.DataFrame({"reported as": pd.Series(metrics.labels), "unavailable because": p
 # cache. Every point is a real file: the rate is its size.
 
 # %%
-encoder = zoo.text_encoder("minclip", p, progress=False)  # the features the course's TCIC models were trained on
 settings = pil_settings("jpeg", (10, 30, 50, 70, 90)) + pil_settings("webp", (5, 30, 60, 90))
 for variant in ("notext", "tcic"):
     for lmbda in p.lmbdas:
@@ -106,6 +114,20 @@ rows.head(3)
 # %%
 columns = ["codec", "setting", "bpp_latent", "bpp_caption", "psnr", "ms_ssim", "lpips", "clip_caption", "fid", "kid"]
 summary[[c for c in columns if c in summary]].round(4)
+
+# %% [markdown]
+# ## Every metric, and which way is better
+# One column per metric at every codec setting. The hand-crafted ones need no downloaded weights;
+# a few need images above a minimum size (VIF and SR-SIM: 41 px), and report NaN below it.
+
+# %%
+reported = [m for m in metrics.labels if m in summary and summary[m].notna().any()]
+every_metric = summary.set_index(["codec", "setting"])[reported]
+every_metric.columns = [f"{metrics.labels[m]} ({direction(m)} is better)" for m in reported]
+weight_free = [m for m in (*HANDCRAFTED, "psnr", "ms_ssim") if m in reported]
+print(f"{len(reported)} metrics reported, {len(weight_free)} of them with no downloaded weights")
+assert len(weight_free) >= (12 if p.data.image_size >= 41 else 10)
+every_metric.round(4)
 
 # %%
 fig = rd_rp_figure(summary, metrics.labels, metrics=("psnr", "ms_ssim", "lpips", "fid", "clip_caption"),

@@ -38,6 +38,8 @@ if "google.colab" in sys.modules and importlib.util.find_spec("tcic_lib") is Non
     sys.path.insert(0, repo_dir)
 
 # %%
+import logging
+
 import matplotlib.pyplot as plt
 import torch
 
@@ -47,6 +49,8 @@ from tcic_lib.config import profile, seed_everything
 from tcic_lib.evaluate import shapes_test_scenes
 from tcic_lib.plots import curves
 from tcic_lib.widgets import CaptionPlayground
+
+logging.basicConfig(level=logging.INFO, format="%(message)s")  # the zoo says where each model comes from
 
 p = profile()
 seed_everything(p.data.seed)

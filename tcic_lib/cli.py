@@ -190,6 +190,7 @@ def _eval(args: argparse.Namespace) -> int:
         if spec not in ("jpeg", "webp") and not spec.startswith("compressai:") and not Path(spec).is_file():
             raise ValueError(f"unknown codec {spec!r}: use jpeg, webp, compressai:<arch> or a checkpoint file")
     encoder = zoo.text_encoder(args.text_encoder, p, progress=False)
+    judge = zoo.text_encoder(args.judge, p, progress=False)
     if args.data == "photos":
         photos = CaptionedPhotos(max_side=args.max_side)
         images, captions = (list(t) for t in zip(*(photos[i] for i in range(len(photos)))))
@@ -199,7 +200,7 @@ def _eval(args: argparse.Namespace) -> int:
         settings = _eval_settings(args, encoder)
     except Unavailable as err:
         raise ValueError(str(err)) from err
-    metrics = QualityMetrics(encoder)
+    metrics = QualityMetrics(judge, codec_encoders=(encoder.key,))
     rows = evaluate(settings, images, captions, metrics=metrics, progress=not args.quiet)
     summary = summarize(rows).merge(set_level_scores(settings, images, captions, metrics), how="left")
     out = Path(args.out)
@@ -303,7 +304,9 @@ def _study_parsers(sub) -> None:
     ev.add_argument("--qualities", type=int, nargs="+", default=[10, 30, 50, 70, 90], help="for jpeg and webp")
     ev.add_argument("--compressai-qualities", type=int, nargs="+", default=[1, 3, 5], help="for compressai:<arch>")
     ev.add_argument("--max-side", type=int, default=512, help="downscale photos to this longest side (0: keep)")
-    ev.add_argument("--text-encoder", default="auto", help="for CLIP metrics and caption-reading models")
+    ev.add_argument("--text-encoder", default="minclip", help="what caption-reading models read (default: minclip)")
+    ev.add_argument("--judge", default="judge", help="the CLIP of the semantic metrics; never one the codecs read "
+                    "(default: pretrained CLIP when present, else a second mini-CLIP)")
     ev.add_argument("--profile", help=PROFILE_HELP)
     ev.add_argument("--out", default="build/eval", help="output folder")
     ev.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 import torch
 from PIL import Image
-from tqdm.auto import tqdm
+from .progress import tqdm
 
 from .attributes import attribute_counts
 from .bitstream import decode_batch, encode_batch, unpack

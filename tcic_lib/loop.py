@@ -23,7 +23,7 @@ from typing import Protocol
 
 import torch
 from torch.utils.data import Dataset, DistributedSampler
-from tqdm.auto import tqdm
+from .progress import tqdm
 
 from . import distributed
 from .checkpoint import FORMAT, load_checkpoint, write_atomically

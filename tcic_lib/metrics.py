@@ -229,21 +229,45 @@ def fid_kid(real: list[torch.Tensor], fake: list[torch.Tensor], features: Featur
             "patch_size": patch, "features": features.name}
 
 
+# Hand-crafted full-reference metrics (piq): no learned weights, so they work offline.
+# name -> (piq function, label, smallest image side they are defined for)
+HANDCRAFTED = {
+    "ssim": ("ssim", "SSIM", 11), "vif": ("vif_p", "VIF (pixel)", 41), "fsim": ("fsim", "FSIM", 11),
+    "gmsd": ("gmsd", "GMSD", 11), "ms_gmsd": ("multi_scale_gmsd", "MS-GMSD", 24), "haarpsi": ("haarpsi", "HaarPSI", 16),
+    "mdsi": ("mdsi", "MDSI", 11), "vsi": ("vsi", "VSI", 11), "srsim": ("srsim", "SR-SIM", 41), "dss": ("dss", "DSS", 11),
+}
+# Which way is better, for every metric the course reports.
+LOWER_IS_BETTER = {"lpips", "gmsd", "ms_gmsd", "mdsi", "dists", "niqe", "fid", "kid"}
+
+
+def direction(metric: str) -> str:
+    """"lower" or "higher": which way a metric's values are better."""
+    return "lower" if metric in LOWER_IS_BETTER else "higher"
+
+
 class QualityMetrics:
     """Per-image full-reference metrics under honest names, plus set-level FID/KID.
 
-    - `psnr`, `ms_ssim` (pytorch_msssim), `lpips` (lpips package);
-    - `clip_caption`, `clip_image` (the paper's semantic distortion): cosine similarity of the
-      reconstruction's CLIP image embedding to its caption's text embedding and to the
-      original's image embedding, with the text encoder given (None: unavailable);
+    - `psnr`, `ms_ssim` (pytorch_msssim), `lpips` (lpips package; uncalibrated offline);
+    - ten hand-crafted metrics from piq (`HANDCRAFTED`), each where the image is large enough;
+    - `clip_caption`, `clip_image` (semantic distortion): cosine similarity of the reconstruction's
+      CLIP image embedding to its caption's text embedding and to the original's, with the text
+      encoder given. It must not be one the evaluated codecs read (`codec_encoders`): a decoder
+      trained on an encoder's features is judged by that encoder in a circle;
     - `dists` and no-reference scores through pyiqa when it and its weights are present.
 
-    `labels` names each available metric as reported; `unavailable` gives the reason for each other.
+    `labels` names each available metric as reported; `unavailable` gives the reason for each
+    other; `direction(name)` says which way is better.
     """
 
-    def __init__(self, encoder=None, fid_features: FeatureExtractor | None = None, use_pyiqa: bool = True):
+    def __init__(self, encoder=None, fid_features: FeatureExtractor | None = None, use_pyiqa: bool = True,
+                 codec_encoders: tuple[str, ...] = ()):
+        if encoder is not None and encoder.key in codec_encoders:
+            raise ValueError(f"{encoder.name} is the text encoder the codecs read: judging them with it is circular; "
+                             "use another (zoo.text_encoder('judge', profile), or pretrained CLIP)")
         self.encoder = encoder
         self.labels = {"psnr": "PSNR (dB)", "ms_ssim": "MS-SSIM"}
+        self.labels |= {name: label for name, (_, label, _) in HANDCRAFTED.items()}
         self.unavailable: dict[str, str] = {}
         self._lpips, self.labels["lpips"] = lpips_model()
         if encoder is None:
@@ -284,6 +308,7 @@ class QualityMetrics:
         x_hat, x = x_hat.clamp(0, 1).float(), x.float()
         values = {"psnr": psnr(x_hat, x), "lpips": lpips_distance(self._lpips, x_hat, x)}
         values["ms_ssim"], self.labels["ms_ssim"] = ms_ssim(x_hat, x)
+        values |= self._handcrafted(x_hat, x)
         if self.encoder is not None:
             rec = torch.nn.functional.normalize(self.encoder.encode_image(x_hat), dim=-1)
             orig = torch.nn.functional.normalize(self.encoder.encode_image(x), dim=-1)
@@ -294,6 +319,18 @@ class QualityMetrics:
         for name, metric in self._pyiqa.items():
             values[name] = metric(x_hat, x).flatten() if name == "dists" else metric(x_hat).flatten()
         return [{k: float(v[i]) for k, v in values.items()} for i in range(len(x))]
+
+    def _handcrafted(self, x_hat: torch.Tensor, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        import piq
+
+        side, found = min(x.shape[-2:]), {}
+        for name, (function, label, smallest) in HANDCRAFTED.items():
+            if side < smallest:
+                self.unavailable[name] = f"{label} needs images of at least {smallest} px a side (these: {side})"
+                found[name] = torch.full((len(x),), float("nan"))
+            else:
+                found[name] = getattr(piq, function)(x_hat, x, data_range=1.0, reduction="none").flatten()
+        return found
 
     def set_level(self, reals: list[torch.Tensor], fakes: list[torch.Tensor]) -> dict:
         """FID/KID on patches of the whole set ({} with the reason in `unavailable` when no features)."""

@@ -77,12 +77,14 @@ def notebook_recipes(p: Profile, encoder=None) -> dict[str, list[Recipe]]:
     """Every recipe each notebook fetches (`encoder`: a text encoder or `zoo.minclip_spec(p)`)."""
     encoder = encoder or zoo.minclip_spec(p)
     study = caption_study(p, encoder)
+    judge = zoo.minclip_recipe(p, seed=p.data.seed + zoo.JUDGE_SEED_OFFSET)  # semantic metrics, read by no codec
     return {
         "02_hyperprior": list(codec_models(p).values()),
         "03_clip_text_features": [zoo.minclip_recipe(p)],
         "05_tcic": list(study.values()),
-        "06_adversarial_finetuning": list(gan_runs(p, encoder).values()),
-        "07_evaluation": [r for (v, f, lmbda, d, s), r in study.items() if v in ("tcic", "notext") and lmbda in p.lmbdas],
+        "06_adversarial_finetuning": [*gan_runs(p, encoder).values(), judge],
+        "07_evaluation": [r for (v, f, lmbda, d, s), r in study.items() if v in ("tcic", "notext") and lmbda in p.lmbdas]
+                         + [judge],
         "08_ablations_and_play": list(ablation_models(p, encoder).values()),
     }
 

@@ -9,8 +9,9 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import torch
 
+from .metrics import direction
+
 MARKERS = "osd^v<>phx*"
-LOWER_IS_BETTER = {"lpips", "fid", "kid", "dists", "niqe"}
 
 
 def curves(ax, summary: pd.DataFrame, y: str, x: str = "bpp_total", by: str = "codec", label: str | None = None,
@@ -19,7 +20,7 @@ def curves(ax, summary: pd.DataFrame, y: str, x: str = "bpp_total", by: str = "c
     for k, (name, group) in enumerate(summary.groupby(by, sort=False)):
         group = group.sort_values(x)
         ax.plot(group[x], group[y], marker=MARKERS[k % len(MARKERS)], label=str(name), **style)
-    better = "lower" if y in LOWER_IS_BETTER else "higher"
+    better = direction(y)
     ax.set_xlabel({"bpp_total": "bits per pixel (whole file)", "bpp_latent": "bits per pixel (coded image)"}.get(x, x))
     ax.set_ylabel(f"{label or y} ({better} is better)")
     ax.grid(alpha=0.3)

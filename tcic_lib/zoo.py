@@ -146,13 +146,14 @@ def gan_recipe(variant: str, encoder, p: Profile, lmbda: float | None = None, co
     return Recipe("gan", name, {"base": base.key(), "gan": asdict(cfg)}, p.data.n_val, base)
 
 
-def minclip_recipe(p: Profile) -> Recipe:
-    """The course's mini-CLIP for profile `p` (notebook 03)."""
+def minclip_recipe(p: Profile, seed: int | None = None) -> Recipe:
+    """The course's mini-CLIP for profile `p` (notebook 03). Another `seed` draws other training scenes and
+    weights: the *judge*, an image-text model no codec reads, for semantic metrics."""
     from .text import MiniClipConfig
 
     cfg = MiniClipConfig.for_images(p.clip, p.data.image_size)
     settings = {"model": asdict(cfg), "steps": p.clip.steps, "batch": p.clip.batch_size, "n": p.data.n_train,
-                "seed": p.data.seed}
+                "seed": p.data.seed if seed is None else seed}
     return Recipe("minclip", "minclip", settings, p.data.n_val)
 
 
@@ -277,19 +278,28 @@ def discriminator(r: Recipe, encoder):
     return discriminator_from_state(load_checkpoint(r.path)["extra"], encoder.dim, GANConfig(**r.settings["gan"]))
 
 
+JUDGE_SEED_OFFSET = 1000  # the judge mini-CLIP's seed: other scenes, other weights than the one codecs read
+
+
 def text_encoder(spec: str, p: Profile, progress: bool = True):
-    """`minclip` (fetched for profile `p`), `auto` (pretrained CLIP when on disk, else the mini-CLIP),
-    `clip:ViT-B-32/openai` or a weights file: `text.load_text_encoder` with the mini-CLIP supplied."""
+    """`minclip` (the course's mini-CLIP, fetched for profile `p`), `auto` (pretrained CLIP when on disk,
+    else the mini-CLIP), `judge` (pretrained CLIP when on disk, else a second mini-CLIP trained on other
+    scenes from another seed: for semantic metrics, never read by a codec), `clip:ViT-B-32/openai` or a
+    weights file."""
     from .text import MissingWeightsError, load_text_encoder, pretrained_clip
 
-    if spec == "auto":
+    if spec in ("auto", "judge"):
         try:
             return pretrained_clip()
         except MissingWeightsError as err:
-            log.info("auto: %s; using the mini-CLIP", err)
-            spec = "minclip"
+            log.info("%s: %s; using the %s mini-CLIP", spec, err, "judge" if spec == "judge" else "course's")
+            spec = "minclip" if spec == "auto" else spec
     if spec == "minclip":
         return fetch(minclip_recipe(p), progress=progress)
+    if spec == "judge":
+        judge = fetch(minclip_recipe(p, seed=p.data.seed + JUDGE_SEED_OFFSET), progress=progress)
+        judge.name = "judge mini-CLIP (another seed, other scenes)"
+        return judge
     return load_text_encoder(spec)
 
 

@@ -20,7 +20,8 @@ def _notebook(path, *cells):
 def test_course_survives_a_slow_cell_and_skips_what_is_done(tmp_path, capsys):
     notebooks, out = tmp_path / "nb", tmp_path / "out"
     notebooks.mkdir()
-    _notebook(notebooks / "00_fast.ipynb", "x = 1 + 1", "print('done', x)")
+    _notebook(notebooks / "00_fast.ipynb", "x = 1 + 1", "print('done', x)",
+              "from tcic_lib.progress import tqdm\nfor _ in tqdm(range(3), desc='work'): pass")
     _notebook(notebooks / "01_slow.ipynb", "import time", "time.sleep(30)  # a training cell on a slow machine")
     args = ["course", "--notebooks", str(notebooks), "--out", str(out), "--cell-timeout", "2"]
 
@@ -33,6 +34,8 @@ def test_course_survives_a_slow_cell_and_skips_what_is_done(tmp_path, capsys):
     assert (out / "01_slow.html").is_file()  # the partial notebook is kept
     executed = nbformat.read(out / "00_fast.ipynb", as_version=4)
     assert "done 2" in executed.cells[1].outputs[0]["text"]
+    bar = executed.cells[2].outputs[0]["text"]
+    assert "3/3" in bar and "0/3" not in bar  # a text bar, kept in its last state for the exported page
 
     assert main(args) == 1
     rerun = capsys.readouterr().out

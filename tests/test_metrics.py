@@ -8,8 +8,10 @@ import torch
 from tcic_lib import cli
 from tcic_lib.data import CaptionedPhotos
 from tcic_lib.evaluate import compressai_settings, evaluate, pil_settings, set_level_scores, summarize
-from tcic_lib.metrics import (FeatureExtractor, QualityMetrics, Unavailable, fid_kid, ms_ssim, patch_size_for,
-                              patches)
+from tcic_lib.metrics import (HANDCRAFTED, FeatureExtractor, QualityMetrics, Unavailable, direction, fid_kid, ms_ssim,
+                              patch_size_for, patches)
+
+from .conftest import FakeEncoder
 
 
 def mean_colour_features():
@@ -43,6 +45,36 @@ def test_ms_ssim_says_what_it_computed():
     assert ms_ssim(x[..., :24, :24], x[..., :24, :24])[1].startswith("SSIM")
 
 
+def test_ten_weight_free_metrics_have_their_best_value_on_identical_images_and_worsen_with_noise():
+    torch.manual_seed(0)
+    metrics = QualityMetrics(encoder=None, use_pyiqa=False)
+    x = torch.rand(2, 3, 64, 64)
+    slightly, badly = ((x + s * torch.randn_like(x)).clamp(0, 1) for s in (0.02, 0.2))
+    same, near, far = (metrics.per_image(y, x)[0] for y in (x, slightly, badly))
+    weight_free = [*HANDCRAFTED, "psnr", "ms_ssim"]
+    assert len(weight_free) >= 10
+    for name in weight_free:
+        sign = -1 if direction(name) == "lower" else 1
+        assert sign * same[name] >= sign * near[name] > sign * far[name], name
+        if name != "psnr":
+            best = 0.0 if direction(name) == "lower" else 1.0
+            assert same[name] == pytest.approx(best, abs=1e-4), name
+    assert direction("lpips") == "lower" and direction("vif") == "higher"
+
+
+def test_metrics_say_which_image_sizes_they_need():
+    metrics = QualityMetrics(encoder=None, use_pyiqa=False)
+    x = torch.rand(1, 3, 32, 32)
+    row = metrics.per_image(x, x)[0]
+    assert np.isnan(row["vif"]) and "41 px" in metrics.unavailable["vif"]
+    assert np.isnan(row["srsim"]) and row["fsim"] == pytest.approx(1.0)
+
+
+def test_the_encoder_the_codecs_read_cannot_judge_them():
+    with pytest.raises(ValueError, match="circular"):
+        QualityMetrics(FakeEncoder(), use_pyiqa=False, codec_encoders=(FakeEncoder.key,))
+
+
 def test_missing_weights_are_reported_per_metric():
     metrics = QualityMetrics(encoder=None)
     assert "uncalibrated" in metrics.labels["lpips"]  # no AlexNet weights offline: labelled, not hidden
@@ -50,7 +82,7 @@ def test_missing_weights_are_reported_per_metric():
         assert metrics.unavailable[name]
     x = torch.rand(2, 3, 48, 48)
     rows = metrics.per_image(x * 0.9, x, ["a cat", "a dog"])
-    assert set(rows[0]) == {"psnr", "ms_ssim", "lpips"} and rows[0]["lpips"] > 0
+    assert set(rows[0]) == {"psnr", "ms_ssim", "lpips", *HANDCRAFTED} and rows[0]["lpips"] > 0
     assert metrics.set_level([x[0]], [x[0]]) == {}
     with pytest.raises(Unavailable, match="not in the torch hub cache"):
         compressai_settings("bmshj2018-hyperprior", [1])
@@ -73,19 +105,20 @@ def test_evaluate_rows_follow_the_schema_and_repeat():
 @pytest.mark.slow
 def test_tcic_eval_writes_a_table_and_figures(tmp_path, monkeypatch):
     monkeypatch.setenv("TCIC_CACHE", str(tmp_path / "cache"))
-    args = ["eval", "--codec", "jpeg", "--qualities", "50", "--max-side", "40", "--profile", "quick",
-            "--text-encoder", "minclip", "--quiet"]
+    args = ["eval", "--codec", "jpeg", "--qualities", "50", "--max-side", "48", "--profile", "quick", "--quiet"]
     assert cli.main(args + ["--out", str(tmp_path / "a")]) == 0
     assert cli.main(args + ["--out", str(tmp_path / "b")]) == 0
     table = pd.read_csv(tmp_path / "a" / "results.csv")
     assert len(table) == len(CaptionedPhotos()) and set(table["setting"]) == {"q50"}
     assert (tmp_path / "a" / "curves.png").stat().st_size > 0
-    assert json.loads((tmp_path / "a" / "metrics.json").read_text())["unavailable"]["dists"]
+    report = json.loads((tmp_path / "a" / "metrics.json").read_text())
+    assert report["unavailable"]["dists"] and "judge" in report["labels"]["clip_caption"]
+    assert sum(table[m].notna().all() for m in (*HANDCRAFTED, "psnr", "ms_ssim")) >= 10  # no downloaded weights
     for name in ("results.csv", "summary.csv"):
         assert (tmp_path / "a" / name).read_text() == (tmp_path / "b" / name).read_text()
 
 
 def test_tcic_eval_rejects_unknown_codecs(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("TCIC_CACHE", str(tmp_path))
-    assert cli.main(["eval", "--codec", "gif", "--profile", "quick", "--text-encoder", "minclip"]) == 2
+    assert cli.main(["eval", "--codec", "gif", "--profile", "quick"]) == 2
     assert "unknown codec 'gif'" in capsys.readouterr().err

@@ -81,7 +81,8 @@ def execute_notebook(path: Path, out_dir: Path, cell_timeout: float | None = Non
     from tqdm.auto import tqdm
 
     nb = nbformat.read(path, as_version=4)
-    client = NotebookClient(nb, timeout=cell_timeout, kernel_name="python3",
+    os.environ["TCIC_TEXT_PROGRESS"] = "1"  # text bars: their last state is what the exported page keeps
+    client = NotebookClient(nb, timeout=cell_timeout, kernel_name="python3", coalesce_streams=True,
                             resources={"metadata": {"path": str(path.parent)}})
     start, error = time.perf_counter(), ""
     code_cells = [i for i, c in enumerate(nb.cells) if c.cell_type == "code"]
