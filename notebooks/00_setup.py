@@ -28,8 +28,12 @@
 # The paper's body and code are not public. Every architecture detail beyond the abstract is
 # *our* design, and every number in this course is measured here, never copied from the paper.
 #
-# This first notebook checks the machine: which **profile** sizes every later notebook, which
-# device trains, and which pretrained weights are on disk.
+# **Learning goals**
+# 1. Know the profile that sizes every later notebook, and why the default is the one whose
+#    models ship.
+# 2. Know what runs offline and which pretrained weights are used when present.
+# 3. Meet CaptionedShapes: scenes whose captions carry a known number of bits.
+# 4. See, before running anything long, what each notebook will load and what it would train.
 
 # %% [markdown]
 # ## Colab setup
@@ -132,6 +136,17 @@ from tcic_lib.pretrained import weights_report
 for w in weights_report():
     status = f"present: {w.path}" if w.available else f"missing: {w.reason}"
     print(f"{w.name:22s} {status}\n{'':22s} used for {w.used_for}")
+
+# %% [markdown]
+# With a network (Colab, or a workstation), one call downloads all of them into those caches:
+# `tcic fetch-weights` from a shell, or the cell below (Colab's setup cell has already run it).
+# Every label above then switches to the real metric by itself; nothing offline changes.
+
+# %%
+from tcic_lib.download import fetch_weights
+
+if "google.colab" in sys.modules:
+    fetch_weights(progress=False)
 
 # %% [markdown]
 # ## The data

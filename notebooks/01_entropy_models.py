@@ -17,12 +17,14 @@
 # A learned codec turns an image into a tensor of numbers (the *latent* `y`), rounds them to
 # integers, and writes those integers with an entropy coder driven by a probability model.
 # The rate is the length of that file. This notebook builds each piece on a fixed transform,
-# so the entropy model is the only thing that learns:
+# so the entropy model is the only thing that learns.
 #
-# 1. quantisation, and the additive-noise proxy that lets gradients through it;
-# 2. a factorized entropy model (CompressAI's `EntropyBottleneck`) trained on the course data;
-# 3. the estimated rate, $\sum -\log_2 p(\hat y)$, next to the **real** rANS bytes;
-# 4. why `update()` must run before coding.
+# **Learning goals**
+# 1. Quantise, and train through quantisation: the additive-noise proxy, the straight-through
+#    estimator, and where each one differs from real rounding.
+# 2. Fit a factorized entropy model (CompressAI's `EntropyBottleneck`) to the course's latents.
+# 3. Compare the estimated rate, $\sum -\log_2 p(\hat y)$, with the **real** rANS bytes.
+# 4. Know why `update()` must run before coding.
 
 # %%
 import importlib.util
@@ -78,10 +80,11 @@ assert torch.allclose(from_latent(y_test), x_test, atol=1e-5)  # the transform i
 
 # %% [markdown]
 # ## Quantisation and its noise proxy
-# Rounding makes the latent codable but has zero gradient almost everywhere. During training we
-# replace it with additive uniform noise $y + u$, $u \sim U(-\tfrac12, \tfrac12)$: the error has
-# the same distribution as the rounding error, and the operation is smooth. Write the proxy
-# (the library's `quantize(y, "noise")` is the reference):
+# Rounding makes the latent codable but has zero gradient almost everywhere. During training
+# Ballé et al. replace it with additive uniform noise $y + u$, $u \sim U(-\tfrac12, \tfrac12)$:
+# smooth, and its error is exactly uniform. Rounding's error is uniform only when `y` spreads over
+# many integers; for latents peaked at zero (most of these DCT coefficients) it is not, as the
+# variances below show. Write the proxy (the library's `quantize(y, "noise")` is the reference):
 
 # %%
 def my_noise_proxy(y: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
@@ -110,6 +113,9 @@ ax.legend()
 plt.show()
 print(f"error variance: round {round_error.var():.4f}, noise {noise_error.var():.4f}, theory 1/12 = {1 / 12:.4f}")
 assert abs(noise_error.var() - 1 / 12) < 0.01
+near_zero = y.abs() < 0.5
+print(f"{near_zero.float().mean():.0%} of these latents round to 0; their rounding error variance is "
+      f"{round_error[near_zero.numpy()].var():.4f}, the noise proxy's is still {1 / 12:.4f}")
 
 # %%
 y_req = y_test[:1].clone().requires_grad_(True)
@@ -120,6 +126,23 @@ quantize(y_req, "noise", generator=g).sum().backward()
 grad_noise = y_req.grad.abs().sum().item()
 print(f"gradient through round: {grad_round}, through the noise proxy: {grad_noise}")
 assert grad_round == 0 and grad_noise > 0
+
+# %% [markdown]
+# The **straight-through estimator** (`quantize(y, "ste")`) rounds in the forward pass and passes
+# the gradient through unchanged: the decoder sees exactly what it will decode, but the gradient
+# pretends rounding is the identity. *Mixed* quantisation (common in recent codecs) uses noise for
+# the rate term and STE for what the decoder sees. The difference is measurable: here, the
+# distortion each proxy reports against the distortion of real rounding.
+
+# %%
+x_pixels = x_test[:4]
+reported = {}
+for mode in ("noise", "ste"):
+    y_q = quantize(to_latent(x_pixels), mode, generator=g)
+    reported[mode] = ((from_latent(y_q) - x_pixels) ** 2).mean().item()
+real = ((from_latent(quantize(to_latent(x_pixels), "round")) - x_pixels) ** 2).mean().item()
+print({mode: f"{mse:.6f}" for mode, mse in reported.items()}, f"real rounding: {real:.6f}")
+assert abs(reported["ste"] - real) <= 1e-6 * real  # STE rounds forward: training sees what decoding gets
 
 # %% [markdown]
 # ## A factorized entropy model
@@ -276,9 +299,10 @@ print(f"after update(force=True): estimate {fresh_tables[0]:.0f} B, file {fresh_
 assert fixed_flag and fresh_tables[1] < stale[1]
 
 # %% [markdown]
-# ## What we have
-# - rounding for coding, noise for training: same error statistics, but gradients flow;
-# - an entropy model whose estimated rate is what the rANS coder really writes;
-# - `update(force=True)` after every change to the model, before any coding.
+# ## What you learned, and what comes next
+# - Rounding for coding; for training, noise (smooth, but its error statistics differ from
+#   rounding's on peaked latents) or STE (exact forward pass, approximate gradient).
+# - An entropy model's estimated rate is what the rANS coder really writes, once its tables are
+#   current: `update(force=True)` after every change to the model, before any coding.
 #
 # Next (notebook 02): learn the transform too, and let a hyperprior adapt the density to each image.

@@ -19,6 +19,12 @@
 # the text transformer, the contrastive objective that ties text to images, and a mini-CLIP
 # trained here on CaptionedShapes, since OpenAI's weights cannot be fetched offline. When
 # pretrained CLIP is on disk (Colab, a warm cache), the same cells use it too and compare.
+#
+# **Learning goals**
+# 1. Read a caption as CLIP does: BPE tokens, a causal text transformer, a pooled embedding.
+# 2. Train a mini-CLIP with the contrastive loss and measure text-to-image retrieval.
+# 3. Measure what a pooled embedding says about *where* things are, which decides how a
+#    decoder must read captions (notebooks 04 and 05).
 
 # %%
 import importlib.util
@@ -44,7 +50,7 @@ from open_clip.loss import ClipLoss
 from tcic_lib import zoo
 from tcic_lib.config import profile, seed_everything
 from tcic_lib.contrastive import ContrastiveTraining
-from tcic_lib.data import COLOURS, PATTERNS, CaptionedShapes
+from tcic_lib.data import COLOURS, PATTERNS, PLACES, CaptionedShapes
 from tcic_lib.pretrained import clip_weights_path
 from tcic_lib.text import (
     MiniClipConfig, TextEncoder, build_minclip, load_text_encoder, retrieval_accuracy,
@@ -190,6 +196,82 @@ plt.show()
 print(f"{len(single)} single-object captions projected")
 
 # %% [markdown]
+# ## Does a pooled caption say *where*?
+# Take single-object test scenes and change one word group of each caption: its place, its
+# colour or its pattern. If the image still prefers its own caption, the embedding heard the
+# change. Write the measurement: the fraction of images whose embedding is closer (cosine) to
+# their true caption than to the altered one.
+
+# %%
+def my_prefers_true_caption(encoder, images, true_captions, altered_captions) -> float:
+    ### BEGIN SOLUTION
+    image = F.normalize(encoder.encode_image(images), dim=-1)
+    right = F.normalize(encoder.encode(true_captions)[1], dim=-1)
+    wrong = F.normalize(encoder.encode(altered_captions)[1], dim=-1)
+    return ((image * right).sum(-1) > (image * wrong).sum(-1)).float().mean().item()
+    ### END SOLUTION
+
+
+# %%
+class Lookup:  # a stub encoder: image i and caption "c<i>" share a feature; other captions point elsewhere
+    def encode_image(self, images):
+        return torch.eye(3)[images[:, 0, 0, 0].long()]
+
+    def encode(self, captions):
+        return None, torch.stack([torch.eye(3)[int(c[1])] if c.startswith("c") else -torch.ones(3) for c in captions])
+
+
+stub_images = torch.arange(3.0).view(3, 1, 1, 1).expand(3, 3, 2, 2)
+assert my_prefers_true_caption(Lookup(), stub_images, ["c0", "c1", "c2"], ["x", "x", "x"]) == 1.0
+assert abs(my_prefers_true_caption(Lookup(), stub_images, ["x", "x", "c2"], ["c0", "c1", "x"]) - 1 / 3) < 1e-6
+print("caption preference: ok")
+
+# %%
+flat_places = [place for row in PLACES for place in row]
+
+
+def altered(i, attribute):
+    obj, caption = test_set.scene(i).objects[0], test_set.caption(i)
+    if attribute == "place":
+        return caption.replace(obj.place, flat_places[(flat_places.index(obj.place) + 4) % 9])
+    if attribute == "colour":
+        return caption.replace(obj.colour, list(COLOURS)[(list(COLOURS).index(obj.colour) + 3) % 6])
+    words = {"solid": "striped", "stripes": "dotted", "checks": "solid", "dots": "checked"}
+    pattern_word = next(w for w in caption.split() if w.strip(",") in
+                        ("solid", "plain", "striped", "stripy", "checked", "checkered", "chequered", "dotted", "spotted",
+                         "polka-dot"))
+    return caption.replace(pattern_word.strip(","), words[obj.pattern])
+
+
+single_images = torch.stack([test_set[i][0] for i in single])
+single_captions = [test_set.caption(i) for i in single]
+preference = {f"{attribute} (one object)": my_prefers_true_caption(encoder, single_images, single_captions,
+                                                                   [altered(i, attribute) for i in single])
+              for attribute in ("colour", "pattern", "place")}
+
+
+def colours_swapped(i):  # the same words, bound to the other objects
+    first, second = (o.colour for o in test_set.scene(i).objects[:2])
+    return test_set.caption(i).replace(first, "@").replace(second, first).replace("@", second)
+
+
+pairs = [i for i in range(len(test_set)) if len(test_set.scene(i).objects) > 1
+         and len({o.colour for o in test_set.scene(i).objects[:2]}) == 2]
+preference["which colour where (two objects)"] = my_prefers_true_caption(
+    encoder, torch.stack([test_set[i][0] for i in pairs]), [test_set.caption(i) for i in pairs],
+    [colours_swapped(i) for i in pairs])
+print({k: f"{v:.0%}" for k, v in preference.items()}, f"({len(single)} and {len(pairs)} scenes; chance 50%)")
+if p.name != "quick":  # a trained mini-CLIP hears at least the colour word
+    assert preference["colour (one object)"] > 0.6, preference
+
+# %% [markdown]
+# Read it against chance (50 %). Swapping two objects' colours keeps every word and changes only
+# which colour goes with which place: a pooled vector, one summary of the whole sentence, hears
+# that worse than a changed word. A decoder that must put the right colour and pattern in the
+# right place should not rely on the pooled vector alone: notebook 05's reads the per-token
+# features.
+
+# %% [markdown]
 # ## Pretrained CLIP, when present
 # With OpenAI's weights on disk (`$TCIC_CLIP_WEIGHTS`, the Hugging Face cache or
 # `~/.cache/clip`) the same retrieval runs with the real ViT-B/32. On synthetic shapes it need
@@ -212,3 +294,13 @@ auto = zoo.text_encoder("auto", p)
 tokens, pooled = auto.encode(captions[:2])
 print(auto, "tokens", tuple(tokens.shape), "pooled", tuple(pooled.shape))
 assert pooled.shape == (2, auto.dim)
+
+# %% [markdown]
+# ## What you learned, and what comes next
+# - CLIP reads BPE tokens with a causal transformer; the pooled embedding is the end token's
+#   feature, and every token has a feature of its own.
+# - A contrastive loss ties captions to images; retrieval measures how well.
+# - A pooled caption embedding hears a changed word far better than a changed binding (which
+#   colour sits where): a decoder that must put things in their place needs the tokens.
+#
+# Next, notebook 04 builds the SSA block that lets a caption modulate image features.

@@ -21,8 +21,8 @@
 # **Learning goals**
 # 1. State the side-information bound $R_X(D) - I(X;T) \le R_{X|T}(D) \le R_{WZ}(D) \le R_X(D)$
 #    and check it on a Gaussian source, where every term is exact.
-# 2. Count what a caption can tell ($H(T)$ bits per scene) and see why a 21-bit caption cannot
-#    matter at 0.1-0.45 bpp but can at 0.02-0.03 bpp.
+# 2. Count what a caption can tell ($H(T)$ bits per scene) and see why it cannot matter at the
+#    ordinary rates of notebook 02 but can at ultra-low rates.
 # 3. Build the decoder block that binds words to places (positional cross-attention) and check
 #    it against the library.
 # 4. Read a **bits ledger**: bits saved at equal quality, against a capacity-matched control,
@@ -175,10 +175,13 @@ print(f"the same full captions as UTF-8 text: {utf8:.0f} bits per scene")
 assert ladder["colour"] < ladder["pattern"] < ladder["full"]
 
 # %% [markdown]
-# At the rates of notebook 02 a 64-pixel scene takes 500 to 1,800 bits, and the image bits already
-# carry every attribute a caption names: the caption is at most a few percent of the budget. At
-# 0.02-0.03 bpp a scene has 80-120 bits, less than the whole scene's content (about 75 bits of
-# objects and background together), and $H(T)$ is a quarter of the budget. That is where to look.
+# Put $H(T)$ next to an image's budget at each rate point (bits per scene = bpp x pixels): at the
+# ordinary rates the image bits already carry every attribute a caption names and the caption is a
+# few percent of the budget; at the ultra-low rates it is a large share of it. That is where to look.
+
+# %%
+print(f"H(T) = {h_t:.1f} bits per scene = {100 * h_t / pixels:.2f} bits per 100 pixels; the image budgets follow "
+      "in section 4, once the models are loaded")
 #
 # ## 3. A decoder that can draw what the words name
 # Notebook 04's SSA block predicts its mask from the *image* features: with no image bits about an
@@ -259,6 +262,10 @@ study = plan.caption_study(p, encoder)
 models = {key: zoo.fetch(r, encoder, progress=False) for key, r in study.items()}
 lowest, seed = p.lowest_lmbda, p.train.seed
 print(f"{len(models)} models; shipped with the course: {sum(r.key() in shipped_manifest() for r in study.values())}")
+val_bpp = {lmbda: zoo.history(study["tcic", "pxattn" if lmbda in p.low_lmbdas else "ssa", lmbda, "full", seed])["val"][-1]
+           ["bpp_loss"] for lmbda in (*p.low_lmbdas, *p.lmbdas)}
+print("bits per scene (TCIC, validation estimate) vs H(T):",
+      ", ".join(f"λ={lmbda:g}: {bpp * pixels:.0f} bits (H(T) = {100 * h_t / (bpp * pixels):.0f}%)" for lmbda, bpp in val_bpp.items()))
 
 fig, ax = plt.subplots(figsize=(6, 3))
 for variant in ("tcic", "control", "notext"):
@@ -526,8 +533,9 @@ assert (select(summary, variant="notext", condition="shuffled")["psnr"].to_numpy
 # ## What you learned, and what comes next
 # - Side information can save at most what it tells, $I(X;T) \le H(T)$ bits per image, whether
 #   only the decoder holds it or both ends do; simple decoder-only codes get less than that.
-# - A caption's worth depends on the rate: next to 500-1,800 bits per scene a 21-bit caption is
-#   noise; at 80-140 bits it can decide whether objects come out right.
+# - A caption's worth depends on the rate: next to the hundreds of bits a scene takes at ordinary
+#   rates a caption's few dozen bits are noise; at the ultra-low rates they can decide whether
+#   objects come out right (the budget table of section 4).
 # - To use it when image bits are scarce, the decoder must bind words to places: positional
 #   cross-attention does what an image-derived mask cannot.
 # - A text gain counts only against a capacity-matched control, with shuffled and missing

@@ -24,9 +24,15 @@
 # - **semantic distortion** (TCIC's term): does the reconstruction still match its caption
 #   and its original in CLIP's embedding space?
 #
-# Every metric here comes from its library (pytorch_msssim, lpips, torchmetrics, open_clip) and
-# is reported under an honest name: when its weights are missing it says so instead of
+# Every metric here comes from its library (pytorch_msssim, piq, lpips, torchmetrics, open_clip)
+# and is reported under an honest name: when its weights are missing it says so instead of
 # quietly using something else.
+#
+# **Learning goals**
+# 1. Report a codec on distortion, perception, realism and semantics, each metric with the way it
+#    is better and what it needs (weights, image size).
+# 2. Compute the Fréchet distance behind FID by hand, and see why few patches bias it.
+# 3. Compare codecs with BD numbers, and count what sending a caption would cost.
 
 # %%
 import importlib.util
@@ -165,6 +171,31 @@ crop_grid([panels], box=(0, 0, side, side), zoom=2)
 plt.show()
 
 # %% [markdown]
+# ## The Fréchet distance, by hand
+# FID fits a Gaussian to each set's features and measures
+# $d^2 = \lVert \mu_1 - \mu_2 \rVert^2 + \mathrm{Tr}\big(\Sigma_1 + \Sigma_2 - 2(\Sigma_1 \Sigma_2)^{1/2}\big)$.
+# Write it (torchmetrics computes the same with eigenvalues):
+
+# %%
+def my_frechet_distance(mu1, sigma1, mu2, sigma2) -> float:
+    ### BEGIN SOLUTION
+    from scipy.linalg import sqrtm
+
+    covmean = sqrtm(sigma1.numpy() @ sigma2.numpy()).real
+    return float((mu1 - mu2).square().sum() + sigma1.trace() + sigma2.trace() - 2 * np.trace(covmean))
+    ### END SOLUTION
+
+
+# %%
+from torchmetrics.image.fid import _compute_fid
+
+a_feats, b_feats = torch.randn(200, 4, dtype=torch.float64), 1.5 * torch.randn(200, 4, dtype=torch.float64) + 0.3
+stats = [(f.mean(0), torch.cov(f.T)) for f in (a_feats, b_feats)]
+assert abs(my_frechet_distance(*stats[0], *stats[1]) - _compute_fid(*stats[0], *stats[1]).item()) < 1e-6
+assert abs(my_frechet_distance(*stats[0], *stats[0])) < 1e-6  # a set against itself
+print(f"Fréchet distance: ok ({my_frechet_distance(*stats[0], *stats[1]):.4f})")
+
+# %% [markdown]
 # ## Why FID needs many patches
 # FID fits a Gaussian to the features of each set. Split the *originals* in two halves: both
 # come from the same distribution, so the true FID between them is 0. Measured with few
@@ -222,7 +253,22 @@ ax.legend()
 plt.show()
 print("mean caption cost:", round(tcic_points["bpp_caption"].mean(), 4), "bpp")
 
+# %%
+caption_share = tcic_points["bpp_caption"] / tcic_points["bpp_total"]
+print(f"the UTF-8 caption is {caption_share.min():.0%}-{caption_share.max():.0%} of TCIC's files")
+assert (tcic_points["bpp_total"] > tcic_points["bpp_total"] - tcic_points["bpp_caption"]).all()
+assert (summary.loc[summary["codec"] == "learned notext", "bpp_caption"] == 0).all()  # it reads no caption, stores none
+
 # %% [markdown]
 # From the command line the same table and figures come from
 # `tcic eval --codec jpeg --codec webp --data photos --out build/eval` (per-image `results.csv`,
 # `summary.csv`, `metrics.json` with the labels and the unavailable metrics, `curves.png`).
+#
+# ## What you learned, and what comes next
+# - Distortion, perception, realism and semantics are different axes; a metric is reported with
+#   the way it is better, the weights it used, and the image sizes it needs.
+# - FID is a Fréchet distance between feature Gaussians, biased upwards with few patches.
+# - A caption the decoder already holds is free; one that must be sent as text can cost more
+#   than the image at these sizes (notebook 05 counts it as H(T) bits instead).
+#
+# Next, notebook 08 runs the ablation grid and lets you decode one file with your own captions.

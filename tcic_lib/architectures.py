@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+
+import torch
 
 from .checkpoint import CheckpointError, load_checkpoint
 from .models import Codec, Factorized, Hyperprior
+from .pretrained import torch_hub_checkpoint
 from .tcic import TCIC, ConditionalTCIC
 
 ARCHITECTURES: dict[str, type[Codec]] = {cls.__name__: cls for cls in (Factorized, Hyperprior, TCIC, ConditionalTCIC)}
@@ -31,5 +35,26 @@ def model_from_checkpoint(path: Path, expect_arch: str | None = None):
         model.load_state_dict(state["state_dict"])
     except RuntimeError as err:
         raise CheckpointError(f"{path}: weights do not fit {model.arch}: {str(err).splitlines()[0]}") from None
+    model.update(force=True)
+    return model.eval()
+
+
+def pretrained_hyperprior(quality: int) -> Hyperprior | None:
+    """CompressAI's pretrained bmshj2018-hyperprior (MSE) as the course's `Hyperprior(128, 192, 2)`,
+    from the torch hub cache (`tcic fetch-weights` puts it there); None when its file is missing.
+
+    Same layers, same names: the state dict loads key by key, so a pretrained codec codes real
+    photos through the course's own bitstream.
+    """
+    from compressai.zoo import image as compressai_zoo
+    from compressai.zoo.pretrained import load_pretrained
+
+    url = compressai_zoo.model_urls["bmshj2018-hyperprior"]["mse"][quality]
+    path = torch_hub_checkpoint(os.path.basename(url))
+    if path is None:
+        return None
+    N, M = compressai_zoo.cfgs["bmshj2018-hyperprior"][quality]
+    model = Hyperprior(N, M, hyper_stages=2)
+    model.load_state_dict(load_pretrained(torch.load(path, map_location="cpu", weights_only=True)))
     model.update(force=True)
     return model.eval()

@@ -87,14 +87,23 @@ def _train_in_group(args: argparse.Namespace) -> int:
     return 0
 
 
+PRETRAINED = "bmshj2018-hyperprior"  # CompressAI's pretrained codec, after `tcic fetch-weights`
+
+
 def _load_model(args: argparse.Namespace):
-    """`--model` as a checkpoint file, or a named model at `--quality` (shipped or cached; never trained here)."""
+    """`--model` as a checkpoint file, a named model at `--quality` (shipped or cached; never trained here),
+    or CompressAI's pretrained bmshj2018-hyperprior."""
     from . import zoo
-    from .architectures import model_from_checkpoint
+    from .architectures import model_from_checkpoint, pretrained_hyperprior
     from .config import profile
 
     if Path(args.model).suffix == ".pt" or Path(args.model).is_file():
         return model_from_checkpoint(Path(args.model)), None
+    if args.model == PRETRAINED:
+        model = pretrained_hyperprior(args.quality)
+        if model is None:
+            raise ValueError(f"{PRETRAINED} quality {args.quality} is not in the torch hub cache: run `tcic fetch-weights`")
+        return model, None
     p = profile(args.profile)
     r = zoo.named_recipe(args.model, args.quality, p)
     if not zoo.available(r):
@@ -147,6 +156,15 @@ def _profile(args):
     from .config import profile
 
     return profile(args.profile)
+
+
+def _fetch_weights(args: argparse.Namespace) -> int:
+    from .download import fetch_weights
+
+    sources = dict(item.split("=", 1) for item in args.source or [])
+    for name, path in fetch_weights(args.only, sources, progress=not args.quiet).items():
+        print(f"{name}: {path}")
+    return 0
 
 
 def _models(args: argparse.Namespace) -> int:
@@ -246,7 +264,8 @@ def _ablate(args: argparse.Namespace) -> int:
 
 def _add_model_arguments(parser: argparse.ArgumentParser, required: bool) -> None:
     parser.add_argument("--model", required=required,
-                        help="a named model (`tcic models` lists them: hyperprior, tcic, ...) or a checkpoint file")
+                        help="a named model (`tcic models` lists them: hyperprior, tcic, ...), bmshj2018-hyperprior "
+             "(CompressAI's, after `tcic fetch-weights`) or a checkpoint file")
     parser.add_argument("--quality", type=int, default=1, help="for a named model: 1 = lowest rate (default 1)")
     parser.add_argument("--profile", help=PROFILE_HELP)
     parser.add_argument("--text-encoder", default="minclip",
@@ -289,6 +308,13 @@ def _codec_parsers(sub) -> None:
     _add_model_arguments(de, required=False)
     de.add_argument("--caption", help="decode with this caption instead of the stored one")
     de.set_defaults(func=_decompress)
+
+    fw = sub.add_parser("fetch-weights", help="download pretrained weights (CLIP, AlexNet, Inception, CompressAI) "
+                        "into their caches; needs a network, never run by tests")
+    fw.add_argument("--only", nargs="+", help="some of: clip alexnet inception bmshj2018-hyperprior-1 ... -5")
+    fw.add_argument("--source", nargs="+", metavar="NAME=URL", help="fetch these from another URL (a mirror)")
+    fw.add_argument("--quiet", action="store_true", help="no progress bars")
+    fw.set_defaults(func=_fetch_weights)
 
     mo = sub.add_parser("models", help="list the named models with their card lines (rate, bpp, PSNR)")
     mo.add_argument("--profile", help=PROFILE_HELP)

@@ -1,7 +1,7 @@
 """Where pretrained weights are found offline, and a report of which are present.
 
 No function here touches the network: each looks only at local files and caches, so a
-notebook can say what it will use before it tries. Taught in notebooks/00_setup.
+notebook can say what it will use before it tries (`tcic_lib.download` fetches them, when asked). Taught in notebooks/00_setup.
 """
 
 from __future__ import annotations
@@ -71,6 +71,7 @@ def weights_report() -> list[WeightStatus]:
     clip = clip_weights_path()
     alex = torch_hub_checkpoint(ALEXNET_FILE)
     inception = torch_hub_checkpoint(INCEPTION_FILE)
+    compressai = [q for q in range(1, 9) if torch_hub_checkpoint(_compressai_file(q)) is not None]
     return [
         WeightStatus(
             "OpenAI CLIP ViT-B-32", "text encoder (else the course's mini-CLIP)", clip,
@@ -84,4 +85,15 @@ def weights_report() -> list[WeightStatus]:
             "Inception-v3 (FID)", "FID/KID with the standard features", inception,
             "" if inception else f"{INCEPTION_FILE} not in the torch hub cache",
         ),
+        WeightStatus(
+            "CompressAI bmshj2018-hyperprior", f"a pretrained codec for photos (qualities {compressai or 'none'})",
+            torch_hub_checkpoint(_compressai_file(compressai[0])) if compressai else None,
+            "" if compressai else "no quality in the torch hub cache",
+        ),
     ]
+
+
+def _compressai_file(quality: int) -> str:
+    from compressai.zoo import image as compressai_zoo
+
+    return os.path.basename(compressai_zoo.model_urls["bmshj2018-hyperprior"]["mse"][quality])

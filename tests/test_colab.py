@@ -120,7 +120,7 @@ def test_simulated_colab_run(tmp_path):
 
     before = run("-c", versions).stdout
     assert before.startswith("2.0.2 "), before
-    installer = run("-m", "tcic_lib.course.colab", str(ROOT), cwd=ROOT)
+    installer = run("-m", "tcic_lib.course.colab", str(ROOT), "--no-weights", cwd=ROOT)  # no network in tests
     assert installer.returncode == 0, installer.stderr[-2000:]
     for dist in settings["no-deps"]:
         assert dist.replace("_", "-") in installer.stdout.replace("_", "-"), f"{dist} was not installed"

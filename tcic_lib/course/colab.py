@@ -46,10 +46,17 @@ def install_command(repo: Path = REPO) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    repo = Path((argv or sys.argv[1:] or [str(REPO)])[0]).resolve()
+    """`python -m tcic_lib.course.colab [REPO] [--no-weights]`: install, then fetch the pretrained weights
+    (Colab has a network), so metrics and encoders switch from their offline stand-ins on their own."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    fetch = "--no-weights" not in args
+    repo = Path(next((a for a in args if not a.startswith("--")), str(REPO))).resolve()
     command = install_command(repo)
     print("installing:", " ".join(command[command.index("--no-deps") + 1:]), flush=True)
-    return subprocess.run(command).returncode
+    status = subprocess.run(command).returncode
+    if status == 0 and fetch:
+        status = subprocess.run([sys.executable, "-m", "tcic_lib.cli", "fetch-weights", "--quiet"], cwd=repo).returncode
+    return status
 
 
 if __name__ == "__main__":
