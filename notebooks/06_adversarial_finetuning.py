@@ -62,7 +62,7 @@ import torch
 import torch.nn.functional as F
 from IPython.display import Markdown, display
 
-from tcic_lib import zoo
+from tcic_lib import plan, zoo
 from tcic_lib.adversarial import TextConditionalDiscriminator, matching_aware_gradient_penalty
 from tcic_lib.config import profile, seed_everything
 from tcic_lib.evaluate import evaluate, model_setting, reconstruct, set_level_scores, shapes_test_scenes, summarize
@@ -145,7 +145,7 @@ print(f"an untrained D: penalty {matching_aware_gradient_penalty(d, images[:4], 
       f"{sum(q.numel() for q in d.parameters()):,} parameters")
 
 # %% [markdown]
-# ## Fine-tuning, three ways
+# ## Fine-tuning, four ways, at two rates
 # - **text D**: TCIC with the text-conditional discriminator (the paper's claim);
 # - **plain D**: TCIC with the same discriminator minus its caption term;
 # - **control, text D**: the capacity-matched control of notebook 05 (its decoder reads
@@ -155,71 +155,74 @@ print(f"an untrained D: penalty {matching_aware_gradient_penalty(d, images[:4], 
 #   any fine-tuning on rounded latents can help PSNR and LPIPS by itself, and this run measures
 #   how much. Only what the GAN runs gain beyond it is the adversary's.
 #
-# The same steps, learning rates and weights for all four. Frozen encoders: every model's
-# files are byte-for-byte those of its RD model, so the comparison is at identical bpp.
+# The same steps, learning rates and weights for all four. Frozen encoders: every model's files
+# are byte-for-byte those of its RD model, so the comparison is at identical bpp. Two rate
+# points: the lowest ordinary rate (SSA), where the image bits already carry what a caption says,
+# and the lowest ultra-low rate of notebook 05 (positional cross-attention), where patterns and
+# colours are lost without the caption: there a text-conditional D has something to check. At the
+# ordinary rate the reconstructions already show almost every object's colour and pattern (the
+# attribute column below), and a caption is a function of the scene: a D that checks the caption
+# against the image finds nothing the image does not already say.
 
 # %%
-runs = {
-    "TCIC + text D": ("tcic", True, {}),
-    "TCIC + plain D": ("tcic", False, {}),
-    "control + text D": ("control", True, {}),
-    "TCIC, no adversary": ("tcic", True, {"adv_weight": 0.0}),
-}
-gan_recipes = {name: zoo.gan_recipe(variant, encoder, p, lmbda, conditional=cond, **changes)
-               for name, (variant, cond, changes) in runs.items()}
-finetuned = {name: zoo.fetch(r, encoder, progress=False) for name, r in gan_recipes.items()}
+rates = plan.gan_rates(p)
+gan_recipes = {(rate, name): r for rate, (lmbda_r, fusion) in rates.items()
+               for name, r in plan.gan_runs(p, encoder, lmbda_r, fusion).items()}
+finetuned = {key: zoo.fetch(r, encoder, progress=False) for key, r in gan_recipes.items()}
 
-fig, axes = plt.subplots(1, 3, figsize=(13, 3))
-for name, r in gan_recipes.items():
-    history = pd.DataFrame(zoo.history(r)["train"])
-    smooth = history.rolling(max(1, len(history) // 20), min_periods=1).mean()
-    axes[0].plot(smooth["step"], smooth["d_loss"], label=name)
-    axes[1].plot(smooth["step"], smooth["g_adv"], label=name)
-    axes[2].plot(smooth["step"], smooth["lpips"], label=name)
-for ax, title in zip(axes, ("D hinge loss", "G adversarial term", "LPIPS (training)")):
-    ax.set_title(title)
-    ax.set_xlabel("step")
-axes[0].legend(fontsize=8)
+fig, axes = plt.subplots(len(rates), 3, figsize=(13, 3 * len(rates)), squeeze=False)
+for row, rate in enumerate(rates):
+    for (r_rate, name), r in gan_recipes.items():
+        if r_rate != rate:
+            continue
+        history = pd.DataFrame(zoo.history(r)["train"])
+        smooth = history.rolling(max(1, len(history) // 20), min_periods=1).mean()
+        for ax, column in zip(axes[row], ("d_loss", "g_adv", "lpips")):
+            ax.plot(smooth["step"], smooth[column], label=name)
+    for ax, title in zip(axes[row], ("D hinge loss", "G adversarial term", "LPIPS (training)")):
+        ax.set_title(f"{title}, {rate} rate", fontsize=9)
+        ax.set_xlabel("step")
+axes[0, 0].legend(fontsize=7)
 plt.show()
 
 # %% [markdown]
 # ## Before and after, at the same bits
 # Every model through real files on the held-out test scenes. LPIPS was also a training term,
-# so it is not an independent judge; the ten hand-crafted metrics, FID/KID and the CLIP
-# similarities (TCIC's *semantic distortion*) are: the CLIP that judges is pretrained CLIP when
-# present, else a second mini-CLIP trained on other scenes from another seed, never the one the
-# decoders read (`QualityMetrics` refuses that one).
+# so it is not an independent judge; the ten hand-crafted metrics, KID (with its spread over
+# subsets), the attribute reader of notebook 05 and the CLIP similarities are: the CLIP that
+# judges is pretrained CLIP when present, else a second mini-CLIP trained on other scenes from
+# another seed, never the one the decoders read (`QualityMetrics` refuses that one).
 
 # %%
 judge = zoo.text_encoder("judge", p, progress=False)  # semantic metrics from an image-text model no codec reads
 metrics = QualityMetrics(judge, codec_encoders=(encoder.key,))
-control = zoo.fetch(zoo.tcic_recipe("control", encoder, p, lmbda), encoder, progress=False)
-settings = [model_setting("RD only (tcic)", rd_model, "rd", encoder),
-            model_setting("RD only (control)", control, "rd", encoder)]
-settings += [model_setting(name, model, "fine-tuned", encoder) for name, model in finetuned.items()]
-summary = summarize(evaluate(settings, test_images, captions, metrics=metrics))
-summary = summary.merge(set_level_scores(settings, test_images, captions, metrics), how="left")
-columns = ["codec", "bpp_latent", "psnr", "lpips", "fid", "kid", "clip_caption", "clip_image"]
-print({k: metrics.labels[k] for k in ("lpips", "fid", "clip_caption") if k in metrics.labels})
-summary[[c for c in columns if c in summary]].set_index("codec").round(4)
+_, _, test_scenes = shapes_test_scenes(p)
+settings, summaries = {}, []
+for rate, (lmbda_r, fusion) in rates.items():
+    rd = {v: zoo.fetch(zoo.tcic_recipe(v, encoder, p, lmbda_r, fusion=fusion), encoder, progress=False)
+          for v in ("tcic", "control")}
+    settings[rate] = [model_setting(f"RD only ({v})", m, rate, encoder) for v, m in rd.items()]
+    settings[rate] += [model_setting(name, finetuned[rate, name], rate, encoder)
+                       for (r_rate, name) in gan_recipes if r_rate == rate]
+    part = summarize(evaluate(settings[rate], test_images, captions, metrics=metrics, scenes=test_scenes))
+    summaries.append(part.merge(set_level_scores(settings[rate], test_images, captions, metrics), how="left"))
+summary = pd.concat(summaries)
+columns = ["setting", "codec", "bpp_latent", "psnr", "lpips", "dists", "kid", "kid_std", "attributes_accuracy",
+           "clip_caption"]
+print({k: metrics.labels[k] for k in ("lpips", "kid", "clip_caption") if k in metrics.labels})
+summary[[c for c in columns if c in summary]].set_index(["setting", "codec"]).round(4)
 
 # %%
-table = summary.set_index("codec")
-base, text_d = table.loc["RD only (tcic)"], table.loc["TCIC + text D"]
-print(f"bpp: RD {base['bpp_latent']:.4f}, fine-tuned {text_d['bpp_latent']:.4f} "
-      f"({100 * abs(text_d['bpp_latent'] / base['bpp_latent'] - 1):.2f}% apart)")
-assert base["bpp_latent"] == text_d["bpp_latent"]  # frozen encoder: the same files
-for metric in ("lpips", "fid", "kid"):
-    if metric in table:
-        verdict = "lower" if text_d[metric] < base[metric] else "not lower"
-        print(f"{metric}: RD {base[metric]:.4f} -> text D {text_d[metric]:.4f} ({verdict})")
-print(f"PSNR cost of fine-tuning: {base['psnr'] - text_d['psnr']:+.2f} dB")
-for other in ("TCIC + plain D", "control + text D", "TCIC, no adversary"):
-    diffs = {m: text_d[m] - table.loc[other, m] for m in ("lpips", "fid", "clip_caption") if m in table}
-    print(f"text D minus {other}:", {k: round(v, 4) for k, v in diffs.items()})
+table = summary.set_index(["setting", "codec"])
+for rate in rates:
+    base, text_d = table.loc[(rate, "RD only (tcic)")], table.loc[(rate, "TCIC + text D")]
+    assert base["bpp_latent"] == text_d["bpp_latent"]  # frozen encoder: the same files
+    print(f"{rate}: LPIPS {base['lpips']:.4f} -> text D {text_d['lpips']:.4f}, PSNR {text_d['psnr'] - base['psnr']:+.2f} dB, "
+          f"attributes right {base['attributes_accuracy']:.0%} -> {text_d['attributes_accuracy']:.0%}, "
+          f"KID {base['kid']:.4f}±{base['kid_std']:.4f} -> {text_d['kid']:.4f}±{text_d['kid_std']:.4f}")
 
 # %% [markdown]
-# ## Side by side
+# ## Side by side, at the ultra-low rate
 # Original, RD-only and fine-tuned reconstructions of the same files (a 2x zoom of the top-left
 # quarter).
 
@@ -228,9 +231,9 @@ side = p.data.image_size // 2
 grid = []
 for i in range(min(3, n_eval)):
     row = {"original": images[i]}
-    for s in settings[:1] + settings[2:4] + settings[5:]:
-        x_hat, rates = reconstruct(s, images[i], captions[i], captions[i])
-        row[f"{s.codec}\n{rates['bpp_total']:.3f} bpp"] = x_hat
+    for s in settings["ultra-low"]:
+        x_hat, rate_of = reconstruct(s, images[i], captions[i], captions[i])
+        row[f"{s.codec}\n{rate_of['bpp_total']:.3f} bpp"] = x_hat
     grid.append(row)
 crop_grid(grid, box=(0, 0, side, side), zoom=2)
 plt.show()
@@ -242,8 +245,10 @@ plt.show()
 # learned to match image and text ranks the wrong-caption pairs below the true ones.
 
 # %%
-model, cond = finetuned["TCIC + text D"], conditioner
-disc = zoo.discriminator(gan_recipes["TCIC + text D"], encoder)
+low_rd_recipe = zoo.tcic_recipe("tcic", encoder, p, rates["ultra-low"][0], fusion=rates["ultra-low"][1])
+model = finetuned["ultra-low", "TCIC + text D"]
+cond = zoo.caption_conditioner(low_rd_recipe, model, encoder)
+disc = zoo.discriminator(gan_recipes["ultra-low", "TCIC + text D"], encoder)
 with torch.no_grad():
     true_t = cond(captions).pooled
     wrong_t = true_t.roll(1, dims=0)
@@ -261,19 +266,24 @@ print({k: round(v.mean().item(), 3) for k, v in d_scores.items()})
 # Written by the cell from the numbers above (nothing typed in):
 
 # %%
-def delta(metric, a, b):
-    return table.loc[a, metric] - table.loc[b, metric]
+def delta(rate, metric, a, b):
+    return table.loc[(rate, a), metric] - table.loc[(rate, b), metric]
 
 
-lines = [f"- At identical files ({base['bpp_latent']:.4f} bpp), LPIPS (uncalibrated offline) went from "
-         f"{base['lpips']:.4f} to {text_d['lpips']:.4f} with the text-conditional D, and PSNR changed by "
-         f"{text_d['psnr'] - base['psnr']:+.2f} dB.",
-         f"- Without the adversary the same fine-tuning reached LPIPS {table.loc['TCIC, no adversary', 'lpips']:.4f}: "
-         f"the adversary's own share is {delta('lpips', 'TCIC + text D', 'TCIC, no adversary'):+.4f}.",
-         f"- Text D minus plain D: LPIPS {delta('lpips', 'TCIC + text D', 'TCIC + plain D'):+.4f}; TCIC minus the "
-         f"control (both text D): LPIPS {delta('lpips', 'TCIC + text D', 'control + text D'):+.4f}.",
-         f"- D's mean score: real with its caption {d_scores['real, true caption'].mean():+.3f}, real with a wrong "
-         f"caption {d_scores['real, wrong caption'].mean():+.3f}, reconstruction {d_scores['reconstruction, true caption'].mean():+.3f}."]
+lines = []
+for rate in rates:
+    base, text_d = table.loc[(rate, "RD only (tcic)")], table.loc[(rate, "TCIC + text D")]
+    lines += [f"- **{rate} rate** ({base['bpp_latent']:.4f} bpp, identical files): LPIPS (uncalibrated offline) "
+              f"{base['lpips']:.4f} -> {text_d['lpips']:.4f} with the text D ({100 * (text_d['lpips'] / base['lpips'] - 1):+.0f}%), "
+              f"PSNR {text_d['psnr'] - base['psnr']:+.2f} dB, attributes right {base['attributes_accuracy']:.0%} -> "
+              f"{text_d['attributes_accuracy']:.0%}. No adversary: LPIPS {table.loc[(rate, 'TCIC, no adversary'), 'lpips']:.4f} "
+              f"(the adversary's own share {delta(rate, 'lpips', 'TCIC + text D', 'TCIC, no adversary'):+.4f}); text D minus "
+              f"plain D: LPIPS {delta(rate, 'lpips', 'TCIC + text D', 'TCIC + plain D'):+.4f}, KID "
+              f"{delta(rate, 'kid', 'TCIC + text D', 'TCIC + plain D'):+.4f} (spreads {text_d['kid_std']:.4f} and "
+              f"{table.loc[(rate, 'TCIC + plain D'), 'kid_std']:.4f})."]
+lines.append(f"- D's mean score at the ultra-low rate: real with its caption {d_scores['real, true caption'].mean():+.3f}, "
+             f"real with a wrong caption {d_scores['real, wrong caption'].mean():+.3f}, reconstruction "
+             f"{d_scores['reconstruction, true caption'].mean():+.3f}.")
 display(Markdown("\n".join(lines)))
 
 # %% [markdown]

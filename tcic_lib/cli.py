@@ -19,6 +19,7 @@ def _info(args: argparse.Namespace) -> int:
 
     from . import __version__
     from .config import device, profile
+    from .plan import course_plan
     from .pretrained import weights_report
 
     p = profile(args.profile)
@@ -26,6 +27,8 @@ def _info(args: argparse.Namespace) -> int:
     print(f"profile {p.name}: {p}")
     for w in weights_report():
         print(f"  {w.name}: {w.path if w.available else 'missing (' + w.reason + ')'}")
+    print("what each notebook loads (shipped or cached) and would train here:")
+    print(course_plan(p).to_string(index=False))
     return 0
 
 
@@ -95,30 +98,29 @@ def _load_model(args: argparse.Namespace):
     or CompressAI's pretrained bmshj2018-hyperprior."""
     from . import zoo
     from .architectures import model_from_checkpoint, pretrained_hyperprior
-    from .config import profile
 
     if Path(args.model).suffix == ".pt" or Path(args.model).is_file():
-        return model_from_checkpoint(Path(args.model)), None
+        return model_from_checkpoint(Path(args.model))
     if args.model == PRETRAINED:
         model = pretrained_hyperprior(args.quality)
         if model is None:
             raise ValueError(f"{PRETRAINED} quality {args.quality} is not in the torch hub cache: run `tcic fetch-weights`")
-        return model, None
-    p = profile(args.profile)
+        return model
+    p = _profile(args)
     r = zoo.named_recipe(args.model, args.quality, p)
     if not zoo.available(r):
         raise ValueError(f"{args.model} quality {args.quality} is neither shipped nor cached for profile {p.name}; "
                          f"train it first: {zoo.train_command(r, p)}")
-    return zoo.fetch(r, progress=False), p
+    return zoo.fetch(r, progress=False)
 
 
-def _text_encoder_for(model, args, p):
+def _text_encoder_for(model, args):
+    """The encoder a caption-reading model reads (none for the others: they start faster)."""
     if not model.reads_captions:
         return None
     from . import zoo
-    from .config import profile
 
-    return zoo.text_encoder(args.text_encoder, p or profile(args.profile), progress=False)
+    return zoo.text_encoder(args.text_encoder, _profile(args), progress=False)
 
 
 def _compress(args: argparse.Namespace) -> int:
@@ -126,8 +128,8 @@ def _compress(args: argparse.Namespace) -> int:
     from .images import read_image
 
     image = read_image(args.image)
-    model, p = _load_model(args)
-    encoder = _text_encoder_for(model, args, p) if model.encoder_reads_captions else None
+    model = _load_model(args)
+    encoder = _text_encoder_for(model, args) if model.encoder_reads_captions else None
     data = encode(model, image, args.caption, text_encoder=encoder)
     Path(args.output).write_bytes(data)
     h = unpack(data)
@@ -144,9 +146,9 @@ def _decompress(args: argparse.Namespace) -> int:
         from . import zoo
 
         args.model, args.quality = zoo.named_model_of(unpack(data).fingerprint, _profile(args))
-    model, p = _load_model(args)
+    model = _load_model(args)
     caption = STORED if args.caption is None else args.caption
-    x_hat = decode(model, data, caption, text_encoder=_text_encoder_for(model, args, p))
+    x_hat = decode(model, data, caption, text_encoder=_text_encoder_for(model, args))
     to_pil(x_hat).save(args.output)
     print(f"{args.output}: {x_hat.shape[2]}x{x_hat.shape[1]}")
     return 0

@@ -56,13 +56,18 @@ def _tcic(p: Profile, encoder, variant: str, fusion: str, lmbda: float, detail: 
     return zoo.tcic_recipe(variant, encoder, p, lmbda, fusion=fusion, detail=detail, **changes)
 
 
-def gan_runs(p: Profile, encoder) -> dict[str, Recipe]:
+def gan_rates(p: Profile) -> dict[str, tuple[float, str]]:
+    """Notebook 06's two rate points: the lowest ordinary one (SSA) and the lowest ultra-low one (positional x-attn)."""
+    return {"ordinary": (min(p.lmbdas), "ssa"), "ultra-low": (p.lowest_lmbda, "pxattn")}
+
+
+def gan_runs(p: Profile, encoder, lmbda: float | None = None, fusion: str = "ssa") -> dict[str, Recipe]:
     """Notebook 06: TCIC with a text-conditional D, a plain D, the control with a text D, and no adversary."""
-    lmbda = min(p.lmbdas)
-    return {"TCIC + text D": zoo.gan_recipe("tcic", encoder, p, lmbda, conditional=True),
-            "TCIC + plain D": zoo.gan_recipe("tcic", encoder, p, lmbda, conditional=False),
-            "control + text D": zoo.gan_recipe("control", encoder, p, lmbda, conditional=True),
-            "TCIC, no adversary": zoo.gan_recipe("tcic", encoder, p, lmbda, conditional=True, adv_weight=0.0)}
+    lmbda = min(p.lmbdas) if lmbda is None else lmbda
+    run = lambda variant, **kw: zoo.gan_recipe(variant, encoder, p, lmbda, fusion=fusion, **kw)  # noqa: E731
+    return {"TCIC + text D": run("tcic", conditional=True), "TCIC + plain D": run("tcic", conditional=False),
+            "control + text D": run("control", conditional=True),
+            "TCIC, no adversary": run("tcic", conditional=True, adv_weight=0.0)}
 
 
 def ablation_models(p: Profile, encoder) -> dict[tuple[str, float], Recipe]:
@@ -82,7 +87,8 @@ def notebook_recipes(p: Profile, encoder=None) -> dict[str, list[Recipe]]:
         "02_hyperprior": list(codec_models(p).values()),
         "03_clip_text_features": [zoo.minclip_recipe(p)],
         "05_tcic": list(study.values()),
-        "06_adversarial_finetuning": [*gan_runs(p, encoder).values(), judge],
+        "06_adversarial_finetuning": [r for lmbda, fusion in gan_rates(p).values()
+                                      for r in gan_runs(p, encoder, lmbda, fusion).values()] + [judge],
         "07_evaluation": [r for (v, f, lmbda, d, s), r in study.items() if v in ("tcic", "notext") and lmbda in p.lmbdas]
                          + [judge],
         "08_ablations_and_play": list(ablation_models(p, encoder).values()),

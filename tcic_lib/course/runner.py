@@ -124,22 +124,45 @@ def _save_stamp(run: NotebookRun, out_dir: Path, key: str) -> None:
     _stamp(out_dir, run.source).write_text(json.dumps({**record, "fingerprint": key}, indent=1) + "\n")
 
 
+def notebook_outline(path: Path) -> tuple[str, list[str]]:
+    """A notebook's title (its first heading) and its learning goals (the list after "Learning goals")."""
+    import nbformat
+
+    markdown = "\n".join(c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "markdown")
+    title = next((line.lstrip("# ").strip() for line in markdown.splitlines() if line.startswith("# ")), path.stem)
+    goals, inside = [], False
+    for line in markdown.splitlines():
+        if "Learning goals" in line:
+            inside = True
+        elif inside and line[:2].strip().rstrip(".").isdigit():
+            goals.append(line.split(".", 1)[1].strip())
+        elif inside and goals and line.startswith("   "):
+            goals[-1] += " " + line.strip()
+        elif inside and goals:
+            break
+    return title, goals
+
+
 def write_index(runs: list[NotebookRun], out_dir: Path, profile_name: str) -> Path:
-    """index.html: every notebook with its status, wall time and, for a failure, the cell that failed."""
+    """index.html: the course map, each notebook's goals, its status, wall time and, for a failure, the cell."""
     def row(r: NotebookRun) -> str:
+        title, goals = notebook_outline(r.source)
         status = {"ran": "ran", "skipped": "up to date (not rerun)"}.get(r.status, "<b>failed</b>")
         error = f"<br><code>{html.escape(r.error)}</code>" if r.error else ""
-        return (f'<tr><td><a href="{html.escape(r.html.name)}">{html.escape(r.source.stem)}</a> '
-                f'(<a href="{html.escape(r.executed.name)}">ipynb</a>)</td><td>{status}{error}</td>'
+        items = "".join(f"<li>{html.escape(goal)}</li>" for goal in goals)
+        return (f'<tr><td><a href="{html.escape(r.html.name)}">{html.escape(title)}</a> '
+                f'(<a href="{html.escape(r.executed.name)}">ipynb</a>)<ol>{items}</ol></td><td>{status}{error}</td>'
                 f'<td style="text-align:right">{r.seconds:.0f} s</td></tr>')
 
     total = sum(r.seconds for r in runs)
     page = (
-        "<!doctype html><html><head><meta charset='utf-8'><title>tcic-course</title></head>"
+        "<!doctype html><html><head><meta charset='utf-8'><title>tcic-course</title>"
+        "<style>body{font-family:sans-serif;max-width:70em;margin:auto} td{vertical-align:top;padding:.4em}"
+        " ol{margin:.2em 0;font-size:90%}</style></head>"
         f"<body><h1>tcic-course, executed with the <code>{html.escape(profile_name)}</code> profile</h1>"
-        "<table><tr><th>notebook</th><th>status</th><th>wall time</th></tr>\n"
+        "<table><tr><th>notebook and its learning goals</th><th>status</th><th>wall time</th></tr>\n"
         + "\n".join(row(r) for r in runs)
-        + f"\n<tr><td>all</td><td></td><td style='text-align:right'>{total:.0f} s</td></tr></table></body></html>\n"
+        + f"\n<tr><td>all</td><td></td><td style='text-align:right'>{total / 60:.1f} min</td></tr></table></body></html>\n"
     )
     index = out_dir / "index.html"
     index.write_text(page, encoding="utf-8")
