@@ -127,7 +127,7 @@ PROFILES: dict[str, Profile] = {
         codec=CodecConfig(N=48, M=64, hyper_stages=1),
         train=TrainConfig(steps=2000, batch_size=8, lr=1e-3, aux_lr=1e-3, val_every=500),
         clip=ClipConfig(embed_dim=64, width=64, layers=2, steps=1500, batch_size=64),
-        lmbdas=(0.0035, 0.013, 0.05), low_lmbdas=(0.00005, 0.0001, 0.0002), tcic_steps=6000, low_rate_steps=12000,
+        lmbdas=(0.0035, 0.013, 0.05), low_lmbdas=(0.0001, 0.00015, 0.0002), tcic_steps=6000, low_rate_steps=12000,
         gan_steps=600, eval_images=48,
     ),
     # Colab / workstation GPU, opt-in: bigger models, longer training (nothing ships for it)
