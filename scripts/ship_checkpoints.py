@@ -33,8 +33,8 @@ def unique_recipes(p, encoder) -> dict[str, zoo.Recipe]:
     return {r.key(): r for recipes in plan.notebook_recipes(p, encoder).values() for r in recipes}
 
 
-def card_fields(r: zoo.Recipe, p, previous: dict) -> dict:
-    state = load_checkpoint(r.path)
+def card_fields(r: zoo.Recipe, p, previous: dict, path: Path) -> dict:
+    state = load_checkpoint(path)
     val = state["history"]["val"][-1] if state["history"]["val"] else {}
     s = (r.base or r).settings
     fields = {"kind": r.kind, "command": zoo.train_command(r, p), "steps": state["step"],
@@ -71,7 +71,7 @@ def machine() -> str:
             "so wall times are upper bounds")
 
 
-def card(p, manifest: dict, results: pd.DataFrame, n_test: int) -> str:
+def card(p, manifest: dict, results: pd.DataFrame, n_test: int, missing: list) -> str:
     true = results[results["condition"] == "true"].set_index("key")
     lines = ["# Shipped checkpoints (cpu profile)", "",
              "Written by `scripts/ship_checkpoints.py`; every number below was measured by it with these files,",
@@ -89,6 +89,9 @@ def card(p, manifest: dict, results: pd.DataFrame, n_test: int) -> str:
                                                               f"{row['attributes_accuracy']:.1%}")
         lines.append(f"| `{e['file']}` | {what or e.get('kind', '')} | `{e.get('command', '')}` | {e.get('steps', '')} | "
                      f"{wall} | {' | '.join(numbers)} | {e['bytes']:,} | `{e['sha256'][:16]}…` |")
+    if missing:
+        lines += ["", "Not shipped yet (trained on first use, or with these commands):", "",
+                  *[f"- `{zoo.train_command(r, p)}`" for r in missing]]
     lines += ["", "## Every decode condition (the caption the decoder was given)", "", "```",
               results.round(4).to_string(index=False), "```", ""]
     return "\n".join(lines)
@@ -98,22 +101,25 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=shipping.shipped_dir())
     parser.add_argument("--missing", action="store_true", help="print the commands that train what is not finished")
+    parser.add_argument("--partial", action="store_true", help="ship what is finished; the rest trains on first use")
     args = parser.parse_args()
     p = profile()
     encoder = zoo.text_encoder("minclip", p, progress=False)
     recipes = unique_recipes(p, encoder)
     missing = [r for r in recipes.values() if not zoo.available(r)]
-    if args.missing or missing:
+    if args.missing or (missing and not args.partial):
         print("\n".join(zoo.train_command(r, p) for r in missing) or "nothing is missing")
         raise SystemExit(1 if missing else 0)
+    recipes = {key: r for key, r in recipes.items() if zoo.available(r)}
     manifest = shipping.shipped_manifest(args.out)
     for key, r in recipes.items():
-        fields = card_fields(r, p, manifest.get(key, {}))
-        if key in manifest and (args.out / manifest[key]["file"]).is_file():  # the file stays, its card is refreshed
-            fields["fingerprint"] = shipping.fingerprint(load_checkpoint(args.out / manifest[key]["file"]))
-            manifest[key] |= fields
+        shipped = args.out / manifest[key]["file"] if key in manifest else None
+        if shipped is not None and shipped.is_file():  # the file stays, its card is refreshed
+            fields = card_fields(r, p, manifest[key], shipped)
+            manifest[key] |= fields | {"fingerprint": shipping.fingerprint(load_checkpoint(shipped))}
             shipping.write_manifest(manifest, args.out)
         else:
+            fields = card_fields(r, p, {}, r.path)
             manifest = shipping.shipped_manifest(args.out) | {key: shipping.ship(r.path, args.out, fields)}
     with tempfile.TemporaryDirectory() as tmp:  # what learners load: the shipped files, through an empty cache
         os.environ[zoo.CACHE_ENV], os.environ[shipping.SHIPPED_ENV] = tmp, str(args.out)
@@ -123,7 +129,7 @@ def main() -> None:
         manifest[key] |= {"test_bpp": round(float(row["bpp_latent"]), 6), "test_psnr": round(float(row["psnr"]), 4),
                           "test_attributes": round(float(row["attributes_accuracy"]), 4)}
     shipping.write_manifest(manifest, args.out)
-    (args.out / "README.md").write_text(card(p, manifest, results, p.data.n_test))
+    (args.out / "README.md").write_text(card(p, manifest, results, p.data.n_test, missing))
     print((args.out / "README.md").read_text())
 
 

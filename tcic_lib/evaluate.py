@@ -58,8 +58,9 @@ def pil_codec(x: torch.Tensor, fmt: str, quality: int) -> tuple[torch.Tensor, in
 class CodecSetting:
     """One codec at one operating point.
 
-    `encode(x, caption) -> (payload, rates)` makes the file once; `decode(payload, caption)`
-    reconstructs it with the caption the decoder is given (ignored by codecs that read none).
+    `encode(images, captions) -> (payloads, rates)` makes each file once; `decode(payloads, captions)`
+    reconstructs them, each with the caption its decoder is given (ignored by codecs that read
+    none). Both take lists, and run in one batch where the codec can.
     """
 
     codec: str
@@ -229,7 +230,7 @@ def set_level_scores(settings: list[CodecSetting], images: list[torch.Tensor], c
 
 def summarize(rows: pd.DataFrame) -> pd.DataFrame:
     """Means per curve point (every label column but `image`); attribute counts become `attr_accuracy`."""
-    labels = [c for c in rows.columns if c in LABELS + EXTRA_LABELS or rows[c].dtype == object]
+    labels = [c for c in rows.columns if c in LABELS + EXTRA_LABELS or not pd.api.types.is_numeric_dtype(rows[c])]
     numeric = [c for c in rows.columns if c not in labels and c != "image"]
     summary = rows.groupby(labels, sort=False)[numeric].mean().reset_index()
     if "objects" in summary:

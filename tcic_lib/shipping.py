@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 SHIPPED_ENV = "TCIC_SHIPPED"
 MANIFEST = "manifest.json"
 LOG_THINNING = 10  # shipped training logs keep every 10th step; validation rows all stay
+KEPT = ("format", "arch", "model_config", "state_dict", "train_config", "step", "history", "extra")
 
 
 def shipped_dir() -> Path:
@@ -90,6 +91,7 @@ def ship(checkpoint: Path, out_dir: Path | None = None, card: dict | None = None
     """Store a finished checkpoint in fp16 (no optimiser state, thinned logs) and list it in the manifest."""
     checkpoint, out_dir = Path(checkpoint), Path(out_dir or shipped_dir())
     state = load_checkpoint(checkpoint)
+    state = {k: v for k, v in state.items() if k in KEPT}  # e.g. the top-level optimiser states of format 1
     state["state_dict"] = _cast_floats(state["state_dict"], torch.float16)
     state["extra"] = {k: _cast_floats(v, torch.float16) for k, v in state.get("extra", {}).items() if not k.startswith("opt")}
     state["history"]["train"] = state["history"]["train"][::LOG_THINNING]

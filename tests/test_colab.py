@@ -129,6 +129,7 @@ def test_simulated_colab_run(tmp_path):
     modules += sorted(_imported_modules())  # the lazy imports inside functions and notebooks too
     imported = run("-c", f"import importlib; [importlib.import_module(m) for m in {modules!r}]", cwd=tmp_path)
     assert imported.returncode == 0, imported.stderr[-2000:]
-    executed = run("-m", "jupyter", "nbconvert", "--to", "notebook", "--execute", "--output-dir", str(tmp_path),
+    executed = run("-m", "nbconvert",  # not `jupyter nbconvert`: that looks for a script on PATH
+                   "--to", "notebook", "--execute", "--output-dir", str(tmp_path),
                    str(ROOT / "notebooks" / "00_setup.ipynb"), cwd=tmp_path)
     assert executed.returncode == 0, executed.stderr[-2000:]
