@@ -30,7 +30,9 @@ from tcic_lib.evaluate import decode_conditions, evaluate, shapes_test_scenes, s
 
 
 def unique_recipes(p, encoder) -> dict[str, zoo.Recipe]:
-    return {r.key(): r for recipes in plan.notebook_recipes(p, encoder).values() for r in recipes}
+    """What the notebooks fetch, and notebook 05's extended studies (which a profile may leave out)."""
+    fetched = {r.key(): r for recipes in plan.notebook_recipes(p, encoder).values() for r in recipes}
+    return fetched | {r.key(): r for r in plan.caption_study(p, encoder).values()}
 
 
 def card_fields(r: zoo.Recipe, p, previous: dict, path: Path) -> dict:

@@ -94,6 +94,10 @@ class Profile(_Replaceable):
     low_rate_steps: int  # steps per ultra-low-rate codec (notebook 05)
     gan_steps: int  # adversarial fine-tuning steps (notebook 06)
     eval_images: int  # test images used for RD curves and metrics
+    # notebook 05's extended studies (second seed, detail ladder, caption at both ends) train inside
+    # the notebook when missing; False: the shipped or cached ones are shown, the rest are listed
+    # with their `tcic train` commands (hours on a laptop)
+    train_extended: bool = True
 
     @property
     def middle_lmbda(self) -> float:
@@ -128,7 +132,7 @@ PROFILES: dict[str, Profile] = {
         train=TrainConfig(steps=2000, batch_size=8, lr=1e-3, aux_lr=1e-3, val_every=500),
         clip=ClipConfig(embed_dim=64, width=64, layers=2, steps=1500, batch_size=64),
         lmbdas=(0.0035, 0.013, 0.05), low_lmbdas=(0.0001, 0.00015, 0.0002), tcic_steps=6000, low_rate_steps=12000,
-        gan_steps=600, eval_images=48,
+        gan_steps=600, eval_images=48, train_extended=False,
     ),
     # Colab / workstation GPU, opt-in: bigger models, longer training (nothing ships for it)
     "gpu": Profile(

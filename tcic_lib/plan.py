@@ -51,6 +51,20 @@ def caption_study(p: Profile, encoder) -> dict[StudyKey, Recipe]:
     return {key: _tcic(p, encoder, *key) for key in keys}
 
 
+def is_extended(key: StudyKey, p: Profile) -> bool:
+    """A second seed, a ladder step or the caption at both ends: the studies beyond the core curves."""
+    variant, _, _, detail, seed = key
+    return variant == "conditional" or detail != "full" or seed != p.train.seed
+
+
+def runnable_study(p: Profile, encoder) -> tuple[dict[StudyKey, Recipe], dict[StudyKey, Recipe]]:
+    """(what notebook 05 fetches, what it leaves out): every core recipe; the extended ones when the
+    profile trains them (`train_extended`) or they are shipped or cached."""
+    study = caption_study(p, encoder)
+    left_out = {k: r for k, r in study.items() if is_extended(k, p) and not p.train_extended and not zoo.available(r)}
+    return {k: r for k, r in study.items() if k not in left_out}, left_out
+
+
 def _tcic(p: Profile, encoder, variant: str, fusion: str, lmbda: float, detail: str, seed: int) -> Recipe:
     changes = {} if seed == p.train.seed else {"seed": seed}
     return zoo.tcic_recipe(variant, encoder, p, lmbda, fusion=fusion, detail=detail, **changes)
@@ -81,7 +95,7 @@ def ablation_models(p: Profile, encoder) -> dict[tuple[str, float], Recipe]:
 def notebook_recipes(p: Profile, encoder=None) -> dict[str, list[Recipe]]:
     """Every recipe each notebook fetches (`encoder`: a text encoder or `zoo.minclip_spec(p)`)."""
     encoder = encoder or zoo.minclip_spec(p)
-    study = caption_study(p, encoder)
+    study, _ = runnable_study(p, encoder)
     judge = zoo.minclip_recipe(p, seed=p.data.seed + zoo.JUDGE_SEED_OFFSET)  # semantic metrics, read by no codec
     return {
         "02_hyperprior": list(codec_models(p).values()),

@@ -369,9 +369,10 @@ def train_command(r: Recipe, p: Profile) -> str:
     if r.kind == "codec":
         return f"tcic train --profile {p.name} --model {r.name} --lmbda {s['train']['lmbda']:g}"
     if r.kind == "tcic":
-        detail = s["data"].get("detail")
+        detail, seed = s["data"].get("detail"), s["train"].get("seed", p.train.seed)
         return (f"tcic train --profile {p.name} --model {r.name.removeprefix('tcic-')} --lmbda {s['train']['lmbda']:g}"
-                f" --fusion {s['model']['fusion']}" + (f" --detail {detail}" if detail else ""))
+                f" --fusion {s['model']['fusion']}" + (f" --detail {detail}" if detail else "")
+                + (f" --seed {seed}" if seed != p.train.seed else ""))
     return f"zoo.fetch({r.name!r} recipe) in Python (profile {p.name})"
 
 

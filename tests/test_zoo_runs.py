@@ -5,7 +5,7 @@ import pytest
 import torch
 from PIL import Image
 
-from tcic_lib import cli, shipping, zoo
+from tcic_lib import cli, plan, shipping, zoo
 from tcic_lib.ablate import cost_table, run_grid
 from tcic_lib.checkpoint import load_checkpoint
 from tcic_lib.config import profile
@@ -74,3 +74,17 @@ def test_named_models_on_the_command_line(cache, tmp_path, monkeypatch, capsys):
     assert cli.main(["compress", str(image), "-o", str(coded), "--model", "hyperprior", "--quality", "9",
                      "--profile", "quick"]) == 2
     assert load_checkpoint(r.path)["step"] == p.train.steps
+
+
+def test_extended_studies_are_left_out_only_where_a_profile_does_not_train_them(cache):
+    p = profile("quick")
+    encoder = zoo.minclip_spec(p)
+    everything, none_left = plan.runnable_study(p, encoder)
+    assert none_left == {} and everything == plan.caption_study(p, encoder)
+    core, left_out = plan.runnable_study(p.replace(train_extended=False), encoder)
+    assert set(left_out) == {k for k in everything if plan.is_extended(k, p)} != set()
+    assert all(k[0] == "conditional" or k[3] != "full" or k[4] != p.train.seed for k in left_out)
+    assert {r.key() for r in plan.notebook_recipes(p.replace(train_extended=False))["05_tcic"]} == {
+        r.key() for r in core.values()}
+    commands = [zoo.train_command(r, p) for r in left_out.values()]
+    assert any("--seed 1" in c for c in commands) and any("--detail colour" in c for c in commands)
