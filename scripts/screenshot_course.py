@@ -29,8 +29,11 @@ def main() -> None:
         raise SystemExit("no Chromium found: apt-get install chromium")
     args.out.mkdir(parents=True, exist_ok=True)
     for page in PAGES:
+        if not (args.course / page).is_file():
+            print(f"{args.course / page}: not exported, skipped")
+            continue
         target = args.out / f"{Path(page).stem}.png"
-        subprocess.run([browser, *FLAGS, f"--window-size=1280,{args.height}", f"--screenshot={target}",
+        subprocess.run([browser, *FLAGS, f"--window-size=1280,{1600 if page == 'index.html' else args.height}", f"--screenshot={target}",
                         (args.course / page).resolve().as_uri()], check=True, capture_output=True, timeout=120)
         print(target)
 
