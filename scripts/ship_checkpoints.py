@@ -92,7 +92,7 @@ def card(p, manifest: dict, results: pd.DataFrame, n_test: int, missing: list) -
         lines.append(f"| `{e['file']}` | {what or e.get('kind', '')} | `{e.get('command', '')}` | {e.get('steps', '')} | "
                      f"{wall} | {' | '.join(numbers)} | {e['bytes']:,} | `{e['sha256'][:16]}…` |")
     if missing:
-        lines += ["", "Not shipped yet (trained on first use, or with these commands):", "",
+        lines += ["", "Not shipped: notebook 05's extended studies, which the cpu profile does not train inside the notebook (it lists them and says which sections they leave empty); train them with:", "",
                   *[f"- `{zoo.train_command(r, p)}`" for r in missing]]
     lines += ["", "## Every decode condition (the caption the decoder was given)", "", "```",
               results.round(4).to_string(index=False), "```", ""]
