@@ -13,7 +13,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-PAGES = ("index.html", "02_hyperprior.html", "05_tcic.html")
+PAGES = ("index.html", "01_entropy_models.html", "05_tcic.html")
 FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync", "--hide-scrollbars")
 
