@@ -405,23 +405,21 @@ def difference(test, anchor, column):
                              n_boot=300 if p.name == "quick" else 1000)
 
 
+def decoded_by(variant, condition="true", train_seed=seed):
+    return {"variant": variant, "condition": condition, "seed": train_seed}
+
+
 second_seed = all((v, "pxattn", lowest, "full", seed + 1) in models for v in ("tcic", "control"))
 pairs = {
-    "tcic true - control (seed 0)": ({"variant": "tcic", "condition": "true", "seed": seed},
-                                     {"variant": "control", "condition": "true", "seed": seed}),
-    "tcic shuffled - true": ({"variant": "tcic", "condition": "shuffled", "seed": seed},
-                             {"variant": "tcic", "condition": "true", "seed": seed}),
-    "tcic none - true": ({"variant": "tcic", "condition": "none", "seed": seed},
-                         {"variant": "tcic", "condition": "true", "seed": seed}),
+    "tcic true - control (seed 0)": (decoded_by("tcic"), decoded_by("control")),
+    "tcic shuffled - true": (decoded_by("tcic", "shuffled"), decoded_by("tcic")),
+    "tcic none - true": (decoded_by("tcic", "none"), decoded_by("tcic")),
 }
 if second_seed:
     pairs |= {
-        "tcic true - control (seed 1)": ({"variant": "tcic", "condition": "true", "seed": seed + 1},
-                                         {"variant": "control", "condition": "true", "seed": seed + 1}),
-        "tcic seed 1 - seed 0": ({"variant": "tcic", "condition": "true", "seed": seed + 1},
-                                 {"variant": "tcic", "condition": "true", "seed": seed}),
-        "control seed 1 - seed 0": ({"variant": "control", "condition": "true", "seed": seed + 1},
-                                    {"variant": "control", "condition": "true", "seed": seed}),
+        "tcic true - control (seed 1)": (decoded_by("tcic", train_seed=seed + 1), decoded_by("control", train_seed=seed + 1)),
+        "tcic seed 1 - seed 0": (decoded_by("tcic", train_seed=seed + 1), decoded_by("tcic")),
+        "control seed 1 - seed 0": (decoded_by("control", train_seed=seed + 1), decoded_by("control")),
     }
 else:
     print("the second training seed is neither shipped nor trained here (see section 4): seed spread not measured")
