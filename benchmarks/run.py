@@ -55,8 +55,8 @@ def train_step_seconds(model, x, text) -> float:
 
 def peak_memory_mb(fusion: str, p, text_dim: int) -> float:
     """Peak memory of one training step of TCIC(fusion): CUDA's peak counter, or on CPU the growth of the
-    process's peak resident set over the step (Linux: the peak is reset after the imports), in a fresh process so one model's
-    allocations never hide another's."""
+    process's peak resident set over the step (Linux: the peak is reset after the imports), in a fresh
+    process so one model's allocations never hide another's."""
     if torch.cuda.is_available():
         model = TCIC(p.codec.N, p.codec.M, p.codec.hyper_stages, fusion=fusion, text_dim=text_dim).cuda()
         x = torch.rand(p.train.batch_size, 3, p.data.image_size, p.data.image_size, device="cuda")

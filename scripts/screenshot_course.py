@@ -33,7 +33,8 @@ def main() -> None:
             print(f"{args.course / page}: not exported, skipped")
             continue
         target = args.out / f"{Path(page).stem}.png"
-        subprocess.run([browser, *FLAGS, f"--window-size=1280,{1600 if page == 'index.html' else args.height}", f"--screenshot={target}",
+        height = 1600 if page == "index.html" else args.height
+        subprocess.run([browser, *FLAGS, f"--window-size=1280,{height}", f"--screenshot={target}",
                         (args.course / page).resolve().as_uri()], check=True, capture_output=True, timeout=120)
         print(target)
 

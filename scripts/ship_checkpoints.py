@@ -92,7 +92,8 @@ def card(p, manifest: dict, results: pd.DataFrame, n_test: int, missing: list) -
         lines.append(f"| `{e['file']}` | {what or e.get('kind', '')} | `{e.get('command', '')}` | {e.get('steps', '')} | "
                      f"{wall} | {' | '.join(numbers)} | {e['bytes']:,} | `{e['sha256'][:16]}…` |")
     if missing:
-        lines += ["", "Not shipped: notebook 05's extended studies, which the cpu profile does not train inside the notebook (it lists them and says which sections they leave empty); train them with:", "",
+        lines += ["", "Not shipped: notebook 05's extended studies, which the cpu profile does not train inside the",
+                  "notebook (it lists them and says which sections they leave empty); train them with:", "",
                   *[f"- `{zoo.train_command(r, p)}`" for r in missing]]
     lines += ["", "## Every decode condition (the caption the decoder was given)", "", "```",
               results.round(4).to_string(index=False), "```", ""]
@@ -103,7 +104,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=shipping.shipped_dir())
     parser.add_argument("--missing", action="store_true", help="print the commands that train what is not finished")
-    parser.add_argument("--partial", action="store_true", help="ship what is finished; the rest trains on first use")
+    parser.add_argument("--partial", action="store_true", help="ship what is finished; the card lists the commands for the rest")
     args = parser.parse_args()
     p = profile()
     encoder = zoo.text_encoder("minclip", p, progress=False)
