@@ -521,7 +521,9 @@ content = controls.loc["tcic true - control (seed 0)", "difference"]
 if second_seed:
     resolved = "larger than" if abs(content) > abs(controls.loc["tcic seed 1 - seed 0", "difference"]) else "not larger than"
     seeds = (f"the second seed gives {fmt(controls.loc['tcic true - control (seed 1)'])}, and TCIC's two seeds differ by "
-             f"{fmt(controls.loc['tcic seed 1 - seed 0'])}: the content gain is {resolved} the seed spread")
+             f"{fmt(controls.loc['tcic seed 1 - seed 0'])}: the PSNR gain is {resolved} the seed spread. Attributes "
+             f"of the second seed: TCIC {acc.loc[('tcic', seed + 1), 'true']:.0%}, control "
+             f"{acc.loc[('control', seed + 1), 'true']:.0%}, TCIC shuffled {acc.loc[('tcic', seed + 1), 'shuffled']:.0%}")
 else:
     seeds = "a second training seed is not available here, so the seed spread is not measured"
 beyond = "" if lowest_ledger["efficiency"] <= 1 else (
