@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import torch
 
 from .checkpoint import CheckpointError, load_checkpoint
 from .models import Codec, Factorized, Hyperprior
-from .pretrained import torch_hub_checkpoint
+from .pretrained import compressai_hyperprior_file, torch_hub_checkpoint
 from .tcic import TCIC, ConditionalTCIC
 
 ARCHITECTURES: dict[str, type[Codec]] = {cls.__name__: cls for cls in (Factorized, Hyperprior, TCIC, ConditionalTCIC)}
@@ -28,13 +27,18 @@ def model_from_checkpoint(path: Path, expect_arch: str | None = None):
     state = load_checkpoint(path)
     if expect_arch and state["arch"] != expect_arch:
         raise CheckpointError(f"{path}: holds a {state['arch']} model, expected {expect_arch}")
+    return model_from_state(state, source=str(path))
+
+
+def model_from_state(state: dict, source: str = "checkpoint"):
+    """The codec of a loaded checkpoint `state`, ready to code; `source` names it in errors."""
     if state["arch"] not in ARCHITECTURES:
-        raise CheckpointError(f"{path}: holds a {state['arch']}, not a codec ({', '.join(ARCHITECTURES)})")
+        raise CheckpointError(f"{source}: holds a {state['arch']}, not a codec ({', '.join(ARCHITECTURES)})")
     model = build_model(state["arch"], **state["model_config"])
     try:
         model.load_state_dict(state["state_dict"])
     except RuntimeError as err:
-        raise CheckpointError(f"{path}: weights do not fit {model.arch}: {str(err).splitlines()[0]}") from None
+        raise CheckpointError(f"{source}: weights do not fit {model.arch}: {str(err).splitlines()[0]}") from None
     model.update(force=True)
     return model.eval()
 
@@ -49,8 +53,7 @@ def pretrained_hyperprior(quality: int) -> Hyperprior | None:
     from compressai.zoo import image as compressai_zoo
     from compressai.zoo.pretrained import load_pretrained
 
-    url = compressai_zoo.model_urls["bmshj2018-hyperprior"]["mse"][quality]
-    path = torch_hub_checkpoint(os.path.basename(url))
+    path = torch_hub_checkpoint(compressai_hyperprior_file(quality))
     if path is None:
         return None
     N, M = compressai_zoo.cfgs["bmshj2018-hyperprior"][quality]

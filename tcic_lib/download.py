@@ -17,7 +17,8 @@ from pathlib import Path
 
 import torch
 
-from .pretrained import ALEXNET_FILE, INCEPTION_FILE
+from .pretrained import (ALEXNET_FILE, INCEPTION_FILE, compressai_hyperprior_file, compressai_hyperprior_url,
+                         hub_checkpoints)
 
 log = logging.getLogger(__name__)
 
@@ -28,20 +29,13 @@ INCEPTION_URL = f"https://github.com/toshas/torch-fidelity/releases/download/v0.
 COMPRESSAI_QUALITIES = (1, 2, 3, 4, 5)  # the ones whose N, M are our Hyperprior(128, 192, 2)
 
 
-def hub_checkpoints() -> Path:
-    return Path(torch.hub.get_dir()) / "checkpoints"
-
-
 def weight_files() -> dict[str, tuple[str, Path]]:
     """name -> (URL, where it goes): the standard cache of the library that reads it."""
-    from compressai.zoo import image as compressai_zoo
-
     files = {"clip": (CLIP_URL, Path("~/.cache/clip").expanduser() / os.path.basename(CLIP_URL)),
              "alexnet": (ALEXNET_URL, hub_checkpoints() / ALEXNET_FILE),
              "inception": (INCEPTION_URL, hub_checkpoints() / INCEPTION_FILE)}
     for q in COMPRESSAI_QUALITIES:
-        url = compressai_zoo.model_urls["bmshj2018-hyperprior"]["mse"][q]
-        files[f"bmshj2018-hyperprior-{q}"] = (url, hub_checkpoints() / os.path.basename(url))
+        files[f"bmshj2018-hyperprior-{q}"] = (compressai_hyperprior_url(q), hub_checkpoints() / compressai_hyperprior_file(q))
     return files
 
 

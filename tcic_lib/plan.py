@@ -96,7 +96,7 @@ def notebook_recipes(p: Profile, encoder=None) -> dict[str, list[Recipe]]:
     """Every recipe each notebook fetches (`encoder`: a text encoder or `zoo.minclip_spec(p)`)."""
     encoder = encoder or zoo.minclip_spec(p)
     study, _ = runnable_study(p, encoder)
-    judge = zoo.minclip_recipe(p, seed=p.data.seed + zoo.JUDGE_SEED_OFFSET)  # semantic metrics, read by no codec
+    judge = zoo.judge_recipe(p)
     return {
         "02_hyperprior": list(codec_models(p).values()),
         "03_clip_text_features": [zoo.minclip_recipe(p)],

@@ -32,9 +32,14 @@ class WeightStatus:
         return self.path is not None
 
 
+def hub_checkpoints() -> Path:
+    """torch hub's checkpoint cache, where torchvision, torchmetrics and CompressAI look for weights."""
+    return Path(torch.hub.get_dir()) / "checkpoints"
+
+
 def torch_hub_checkpoint(filename: str) -> Path | None:
     """A file in torch hub's checkpoint cache, if present."""
-    path = Path(torch.hub.get_dir()) / "checkpoints" / filename
+    path = hub_checkpoints() / filename
     return path if path.is_file() else None
 
 
@@ -71,7 +76,7 @@ def weights_report() -> list[WeightStatus]:
     clip = clip_weights_path()
     alex = torch_hub_checkpoint(ALEXNET_FILE)
     inception = torch_hub_checkpoint(INCEPTION_FILE)
-    compressai = [q for q in range(1, 9) if torch_hub_checkpoint(_compressai_file(q)) is not None]
+    compressai = [q for q in range(1, 9) if torch_hub_checkpoint(compressai_hyperprior_file(q)) is not None]
     return [
         WeightStatus(
             "OpenAI CLIP ViT-B-32", "text encoder (else the course's mini-CLIP)", clip,
@@ -87,13 +92,19 @@ def weights_report() -> list[WeightStatus]:
         ),
         WeightStatus(
             "CompressAI bmshj2018-hyperprior", f"a pretrained codec for photos (qualities {compressai or 'none'})",
-            torch_hub_checkpoint(_compressai_file(compressai[0])) if compressai else None,
+            torch_hub_checkpoint(compressai_hyperprior_file(compressai[0])) if compressai else None,
             "" if compressai else "no quality in the torch hub cache",
         ),
     ]
 
 
-def _compressai_file(quality: int) -> str:
+def compressai_hyperprior_url(quality: int) -> str:
+    """Where CompressAI publishes its pretrained bmshj2018-hyperprior (MSE) of this quality."""
     from compressai.zoo import image as compressai_zoo
 
-    return os.path.basename(compressai_zoo.model_urls["bmshj2018-hyperprior"]["mse"][quality])
+    return compressai_zoo.model_urls["bmshj2018-hyperprior"]["mse"][quality]
+
+
+def compressai_hyperprior_file(quality: int) -> str:
+    """That checkpoint's file name in the torch hub cache."""
+    return os.path.basename(compressai_hyperprior_url(quality))

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from .architectures import ARCHITECTURES, build_model
+from .architectures import ARCHITECTURES, model_from_state
 from .bitstream import model_fingerprint
 from .checkpoint import load_checkpoint, write_atomically
 
@@ -81,10 +81,7 @@ def fingerprint(state: dict) -> str | None:
     """The weights fingerprint a .tcic file made by this (shipped) codec records; None for other models."""
     if state["arch"] not in ARCHITECTURES:
         return None
-    model = build_model(state["arch"], **state["model_config"])
-    model.load_state_dict(_cast_floats(state["state_dict"], torch.float32))
-    model.update(force=True)
-    return model_fingerprint(model).hex()
+    return model_fingerprint(model_from_state(state | {"state_dict": _cast_floats(state["state_dict"], torch.float32)})).hex()
 
 
 def ship(checkpoint: Path, out_dir: Path | None = None, card: dict | None = None) -> dict:

@@ -281,6 +281,11 @@ def discriminator(r: Recipe, encoder):
 JUDGE_SEED_OFFSET = 1000  # the judge mini-CLIP's seed: other scenes, other weights than the one codecs read
 
 
+def judge_recipe(p: Profile) -> Recipe:
+    """The judge: a second mini-CLIP (another seed, other scenes) for semantic metrics, read by no codec."""
+    return minclip_recipe(p, seed=p.data.seed + JUDGE_SEED_OFFSET)
+
+
 def text_encoder(spec: str, p: Profile, progress: bool = True):
     """`minclip` (the course's mini-CLIP, fetched for profile `p`), `auto` (pretrained CLIP when on disk,
     else the mini-CLIP), `judge` (pretrained CLIP when on disk, else a second mini-CLIP trained on other
@@ -297,7 +302,7 @@ def text_encoder(spec: str, p: Profile, progress: bool = True):
     if spec == "minclip":
         return fetch(minclip_recipe(p), progress=progress)
     if spec == "judge":
-        judge = fetch(minclip_recipe(p, seed=p.data.seed + JUDGE_SEED_OFFSET), progress=progress)
+        judge = fetch(judge_recipe(p), progress=progress)
         judge.name = "judge mini-CLIP (another seed, other scenes)"
         return judge
     return load_text_encoder(spec)
