@@ -237,17 +237,23 @@ def encode_batch(model: Codec, images: list, captions: list | None = None, text_
     if model.encoder_reads_captions and text_encoder is None:
         raise ValueError(f"{model.arch} codes with the caption: pass the text_encoder it was trained with")
     model.eval()
+    identity = arch_id(model), model_fingerprint(model)
     files: list[bytes | None] = [None] * len(xs)
-    for size in dict.fromkeys(tuple(x.shape[1:]) for x in xs):
-        group = [i for i, x in enumerate(xs) if tuple(x.shape[1:]) == size]
+    for size, group in _by_size([tuple(x.shape[1:]) for x in xs]).items():
         text = model.condition(text_encoder, [captions[i] for i in group]) if model.encoder_reads_captions else None
         batch = torch.stack([xs[i] for i in group]).to(next(model.parameters()).device)
         strings = model.compress(batch, text)["strings"]
         for j, i in enumerate(group):
-            header = Header(VERSION, *size, arch_id(model), model_fingerprint(model), captions[i],
-                            tuple(s[j] for s in strings), 0)
-            files[i] = pack(header)
+            files[i] = pack(Header(VERSION, *size, *identity, captions[i], tuple(s[j] for s in strings), 0))
     return files
+
+
+def _by_size(sizes: list[tuple[int, int]]) -> dict[tuple[int, int], list[int]]:
+    """Indices grouped by image size, in first-seen order: one batch through the transforms per size."""
+    groups: dict[tuple[int, int], list[int]] = {}
+    for i, size in enumerate(sizes):
+        groups.setdefault(size, []).append(i)
+    return groups
 
 
 def _checked(model: Codec, data: bytes) -> Header:
@@ -294,8 +300,7 @@ def decode_batch(model: Codec, files: list[bytes], captions: list | None = None,
     given = [_decoder_caption(model, h, c) for h, c in zip(headers, captions)]
     model.eval()
     out: list[torch.Tensor | None] = [None] * len(files)
-    for size in dict.fromkeys((h.height, h.width) for h in headers):
-        group = [i for i, h in enumerate(headers) if (h.height, h.width) == size]
+    for size, group in _by_size([(h.height, h.width) for h in headers]).items():
         # the latent shape follows from the image size; it is never read from the file
         shape = (-(-size[0] // model.stride), -(-size[1] // model.stride))
         strings = [[headers[i].strings[k] for i in group] for k in range(model.num_strings)]

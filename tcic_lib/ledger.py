@@ -57,24 +57,20 @@ def rate_at(rates: np.ndarray, qualities: np.ndarray, target: float) -> float:
     q, log_r = np.asarray(qualities, float)[order], np.log(np.asarray(rates, float)[order])
     if len(q) < 2 or np.any(np.diff(q) <= 0):
         return float("nan")  # a curve whose quality does not rise with rate gives no answer
-    if target <= q[0]:
-        i = 0
-    elif target >= q[-1]:
-        i = len(q) - 2
-    else:
-        i = int(np.searchsorted(q, target)) - 1
-    slope = (log_r[i + 1] - log_r[i]) / (q[i + 1] - q[i])
-    return float(np.exp(log_r[i] + slope * (target - q[i])))
+    return float(np.exp(_piecewise_linear(q, log_r, target)))
 
 
 def quality_at(rates: np.ndarray, qualities: np.ndarray, rate: float) -> float:
     """The quality a curve reaches at `rate` (the inverse of `rate_at`, same interpolation)."""
     order = np.argsort(rates)
     log_r, q = np.log(np.asarray(rates, float)[order]), np.asarray(qualities, float)[order]
-    i = 0 if rate <= np.exp(log_r[0]) else len(q) - 2 if rate >= np.exp(log_r[-1]) else \
-        int(np.searchsorted(log_r, np.log(rate))) - 1
-    slope = (q[i + 1] - q[i]) / (log_r[i + 1] - log_r[i])
-    return float(q[i] + slope * (np.log(rate) - log_r[i]))
+    return _piecewise_linear(log_r, q, float(np.log(rate)))
+
+
+def _piecewise_linear(xs: np.ndarray, ys: np.ndarray, x: float) -> float:
+    """y at `x` on the polyline through (xs, ys) (xs ascending), extrapolating the end segments."""
+    i = 0 if x <= xs[0] else len(xs) - 2 if x >= xs[-1] else int(np.searchsorted(xs, x)) - 1
+    return float(ys[i] + (ys[i + 1] - ys[i]) / (xs[i + 1] - xs[i]) * (x - xs[i]))
 
 
 def inside_curve(qualities: np.ndarray, target: float) -> bool:
