@@ -333,7 +333,7 @@ print("bits saved at equal quality: ok")
 def ledger(test, anchor, caption_bits=h_t, column="psnr"):
     where = {"condition": "true", "detail": "full"}
     return bits_ledger(rows, {**where, "seed": seed, **test}, {**where, "seed": seed, **anchor}, caption_bits, pixels,
-                       column=column, n_boot=300 if p.name == "quick" else 1000)
+                       column=column, n_boot=p.n_boot)
 
 
 low = {"fusion": "pxattn"}
@@ -352,7 +352,7 @@ pd.concat(ledgers, names=["comparison"]).round(3)
 # %%
 bd = pd.DataFrame({name: bootstrap_bd(rows, {"condition": "true", "detail": "full", "seed": seed, **t},
                                       {"condition": "true", "detail": "full", "seed": seed, **a},
-                                      n_boot=300 if p.name == "quick" else 1000)
+                                      n_boot=p.n_boot)
                    for name, (t, a) in comparisons.items()}).T
 if bd["BD-rate %"].isna().any():
     print("no BD-rate where the two curves share no PSNR range:", ", ".join(bd.index[bd["BD-rate %"].isna()]))
@@ -402,7 +402,7 @@ at_lowest = {"lmbda": lowest, "fusion": "pxattn", "detail": "full"}
 
 def difference(test, anchor, column):
     return paired_difference(rows, {**at_lowest, **test}, {**at_lowest, **anchor}, column,
-                             n_boot=300 if p.name == "quick" else 1000)
+                             n_boot=p.n_boot)
 
 
 def decoded_by(variant, condition="true", train_seed=seed):
@@ -445,7 +445,7 @@ if trained_details != list(DETAILS):
 for detail in trained_details:
     where = {"lmbda": lowest, "fusion": "pxattn", "detail": detail, "seed": seed, "condition": "true"}
     psnr_gain = paired_difference(rows, {**where, "variant": "tcic"}, {**where, "variant": "control"}, "psnr",
-                                  n_boot=300 if p.name == "quick" else 1000)
+                                  n_boot=p.n_boot)
     right = {v: select(summary, **where, variant=v)["attributes_accuracy"].item() for v in ("tcic", "control")}
     ladder_rows.append({"detail": detail, "H(T) bits": ladder[detail], "PSNR gain (dB)": psnr_gain["difference"],
                         "95% low": psnr_gain["95% low"], "95% high": psnr_gain["95% high"],

@@ -94,6 +94,7 @@ class Profile(_Replaceable):
     low_rate_steps: int  # steps per ultra-low-rate codec (notebook 05)
     gan_steps: int  # adversarial fine-tuning steps (notebook 06)
     eval_images: int  # test images used for RD curves and metrics
+    n_boot: int = 1000  # bootstrap resamples behind every interval over images (notebook 05; ledger.N_BOOT)
     # notebook 05's extended studies (second seed, detail ladder, caption at both ends) train inside
     # the notebook when missing; False: the shipped or cached ones are shown, the rest are listed
     # with their `tcic train` commands (hours on a laptop)
@@ -123,6 +124,7 @@ PROFILES: dict[str, Profile] = {
         train=TrainConfig(steps=60, batch_size=8, lr=1e-3, aux_lr=1e-3, val_every=15),
         clip=ClipConfig(embed_dim=32, width=64, layers=2, steps=40, batch_size=16),
         lmbdas=(0.01, 0.05), low_lmbdas=(0.001, 0.002), tcic_steps=60, low_rate_steps=60, gan_steps=6, eval_images=8,
+        n_boot=300,
     ),
     # `make course` on a laptop: the effects show, whole course in ~45 min on 2 cores (models ship)
     "cpu": Profile(
