@@ -424,7 +424,31 @@ if second_seed:
 else:
     print("the second training seed is neither shipped nor trained here (see section 4): seed spread not measured")
 controls = pd.DataFrame({name: difference(test, anchor, "psnr") for name, (test, anchor) in pairs.items()}).T
+controls["bits per scene"] = [difference(test, anchor, "bpp_latent")["difference"] * pixels
+                              for test, anchor in pairs.values()]
 controls.round(3)
+
+# %% [markdown]
+# Models trained at the same λ need not settle at the same rate (the last column: bits per scene,
+# test minus anchor), and at these rates a few bits are worth a lot of PSNR. The ledger compares
+# at equal quality instead: the bits each model saves against the control's ultra-low curve.
+
+# %%
+control_curve = {"variant": "control", "fusion": "pxattn", "detail": "full", "seed": seed, "condition": "true"}
+
+
+def saved_at_lowest(variant, detail="full", train_seed=seed, caption_bits=h_t):
+    """The ledger row of one model at the lowest rate against the control's ultra-low curve (seed 0)."""
+    test = {**at_lowest, "variant": variant, "detail": detail, "seed": train_seed, "condition": "true"}
+    return bits_ledger(rows, test, control_curve, caption_bits, pixels, n_boot=p.n_boot).iloc[0]
+
+
+trained_seeds = (seed, seed + 1) if second_seed else (seed,)
+ledger_columns = ["test bpp_latent", "test psnr", "inside anchor curve", "bits saved", "saved 95% low", "saved 95% high"]
+seed_ledger = pd.DataFrame({f"{variant} seed {s}": saved_at_lowest(variant, train_seed=s)
+                            for variant in ("tcic", "control") for s in trained_seeds
+                            if (variant, s) != ("control", seed)}).T[ledger_columns]  # the anchor saves 0
+seed_ledger
 
 # %%
 accuracy = select(summary, **at_lowest).set_index(["variant", "seed", "condition"])["attributes_accuracy"]
@@ -447,10 +471,17 @@ for detail in trained_details:
     psnr_gain = paired_difference(rows, {**where, "variant": "tcic"}, {**where, "variant": "control"}, "psnr",
                                   n_boot=p.n_boot)
     right = {v: select(summary, **where, variant=v)["attributes_accuracy"].item() for v in ("tcic", "control")}
+    saved = saved_at_lowest("tcic", detail, caption_bits=ladder[detail])
     ladder_rows.append({"detail": detail, "H(T) bits": ladder[detail], "PSNR gain (dB)": psnr_gain["difference"],
                         "95% low": psnr_gain["95% low"], "95% high": psnr_gain["95% high"],
-                        "attributes right: tcic": right["tcic"], "control": right["control"]})
+                        "bits saved": saved["bits saved"], "saved 95% low": saved["saved 95% low"],
+                        "saved 95% high": saved["saved 95% high"],
+                        "attributes right: tcic": right["tcic"], "control": right["control"],
+                        "attribute gain": right["tcic"] - right["control"]})
 ladder_table = pd.DataFrame(ladder_rows)
+grows = {column: len(ladder_table) == len(DETAILS) and bool(np.all(np.diff(ladder_table[column]) > 0))
+         for column in ("PSNR gain (dB)", "bits saved", "attribute gain")}
+print("grows with H(T) over every level:", grows)
 ladder_table.round(3)
 
 # %% [markdown]
@@ -472,7 +503,8 @@ for variant, marker in (("notext", "^"), ("control", "s"), ("tcic", "o")):
     ax.plot(*curve_of(variant), marker=marker, label=variant)
 tcic_bpp, tcic_psnr = curve_of("tcic")
 ax.plot(tcic_bpp + h_t / pixels, tcic_psnr, marker="o", linestyle=":", label="tcic + caption sent (H(T) bits)")
-if ("conditional", "pxattn", lowest, "full", seed) in models:
+both_ends_trained = ("conditional", "pxattn", lowest, "full", seed) in models
+if both_ends_trained:
     ax.plot(*curve_of("conditional"), marker="*", markersize=12, linestyle="", label="caption at both ends")
 else:
     print("the caption-at-both-ends model is neither shipped nor trained here (see section 4)")
@@ -482,6 +514,11 @@ ax.set_ylabel("PSNR (dB)")
 ax.legend(fontsize=8)
 plt.show()
 print(f"UTF-8 captions would add {utf8 / pixels:.3f} bpp; H(T) {h_t / pixels:.4f} bpp")
+reference = pd.DataFrame({variant: saved_at_lowest(variant) for variant in
+                          ("tcic", "conditional") if variant == "tcic" or both_ends_trained})
+reference.loc["attributes right"] = [select(summary, **at_lowest, variant=v, seed=seed, condition="true")
+                                     ["attributes_accuracy"].item() for v in reference.columns]
+reference.T[[*ledger_columns, "efficiency", "attributes right"]]
 
 # %% [markdown]
 # ## 11. What the lowest rate looks like
@@ -510,7 +547,8 @@ print("\n".join(f"{i}: {captions[i]}" for i in range(3)))
 
 # %%
 def fmt(row, key="difference", unit=" dB"):
-    return f"{row[key]:+.2f}{unit} [{row['95% low']:+.2f}, {row['95% high']:+.2f}]"
+    low, high = ("95% low", "95% high") if key == "difference" else ("saved 95% low", "saved 95% high")
+    return f"{row[key]:+.2f}{unit} [{row[low]:+.2f}, {row[high]:+.2f}]"
 
 
 tcic_low = points("tcic", p.low_lmbdas)
@@ -521,7 +559,12 @@ content = controls.loc["tcic true - control (seed 0)", "difference"]
 if second_seed:
     resolved = "larger than" if abs(content) > abs(controls.loc["tcic seed 1 - seed 0", "difference"]) else "not larger than"
     seeds = (f"the second seed gives {fmt(controls.loc['tcic true - control (seed 1)'])}, and TCIC's two seeds differ by "
-             f"{fmt(controls.loc['tcic seed 1 - seed 0'])}: the PSNR gain is {resolved} the seed spread. Attributes "
+             f"{fmt(controls.loc['tcic seed 1 - seed 0'])} at the same λ: the PSNR gain is {resolved} the seed spread. "
+             f"The seeds settled at different rates (TCIC's seed 1 spends "
+             f"{controls.loc['tcic seed 1 - seed 0', 'bits per scene']:+.0f} bits per scene); at equal quality against the "
+             f"control's curve TCIC saves {fmt(seed_ledger.loc[f'tcic seed {seed}'], 'bits saved', ' bits')} (seed 0) and "
+             f"{fmt(seed_ledger.loc[f'tcic seed {seed + 1}'], 'bits saved', ' bits')} (seed 1), the control's seed 1 "
+             f"{fmt(seed_ledger.loc[f'control seed {seed + 1}'], 'bits saved', ' bits')}. Attributes "
              f"of the second seed: TCIC {acc.loc[('tcic', seed + 1), 'true']:.0%}, control "
              f"{acc.loc[('control', seed + 1), 'true']:.0%}, TCIC shuffled {acc.loc[('tcic', seed + 1), 'shuffled']:.0%}")
 else:
@@ -533,10 +576,20 @@ beyond = "" if lowest_ledger["efficiency"] <= 1 else (
 ssa_bits = ", ".join(f"{b:+.0f} [{lo:+.0f}, {hi:+.0f}]" for b, lo, hi in
                      ssa_ledger[["bits saved", "saved 95% low", "saved 95% high"]].itertuples(index=False))
 control_ssa = points("control", p.lmbdas)
-gains = ", ".join(f"{d} {g:+.2f} dB" for d, g in zip(ladder_table["detail"], ladder_table["PSNR gain (dB)"]))
-bits = ", ".join(f"{b:.0f}" for b in ladder_table["H(T) bits"])
-ladder_reading = f"PSNR gain {gains} for H(T) = {bits} bits" + (
-    "" if len(ladder_table) == len(DETAILS) else f" (only {len(ladder_table)} of {len(DETAILS)} levels trained)")
+ladder_reading = "; ".join(
+    f"{r['detail']} (H(T) = {r['H(T) bits']:.0f} bits): PSNR {r['PSNR gain (dB)']:+.2f} dB, "
+    f"{r['bits saved']:+.0f} bits saved [{r['saved 95% low']:+.0f}, {r['saved 95% high']:+.0f}], "
+    f"attributes {r['attribute gain']:+.0%}" for _, r in ladder_table.iterrows())
+ladder_reading += (f" (only {len(ladder_table)} of {len(DETAILS)} levels trained)" if len(ladder_table) < len(DETAILS)
+                   else ". Grows with H(T) at every level: " + ", ".join(f"{k} {'yes' if v else 'no'}"
+                                                                          for k, v in grows.items()))
+if both_ends_trained:
+    both = reference["conditional"]
+    both_reading = (f"{both['test bpp_latent']:.4f} bpp, {both['bits saved']:+.1f} bits saved "
+                    f"[{both['saved 95% low']:+.1f}, {both['saved 95% high']:+.1f}] against the control (decoder-only TCIC "
+                    f"{reference['tcic']['bits saved']:+.1f}), attributes {both['attributes right']:.0%}")
+else:
+    both_reading = "not trained here"
 display(Markdown(f"""
 - At the lowest rate ({tcic_low['bpp_latent'].iloc[0]:.4f} bpp, {tcic_low['bpp_latent'].iloc[0] * pixels:.0f} bits per
   scene) TCIC reads colour and pattern right on **{acc.loc[('tcic', seed), 'true']:.0%}** of objects, the control on
@@ -554,7 +607,9 @@ display(Markdown(f"""
   ledger is ill-conditioned; BD-PSNR over those rates is {bd.loc['tcic vs control (SSA rates)', 'BD-PSNR']:+.2f} dB
   [{bd.loc['tcic vs control (SSA rates)', 'BD-PSNR 95% low']:+.2f}, {bd.loc['tcic vs control (SSA rates)', 'BD-PSNR 95% high']:+.2f}]:
   the image bits already carry what the {h_t:.0f}-bit caption says.
-- The ladder: {ladder_reading}.
+- The ladder at the lowest rate (PSNR and attributes: each level's TCIC minus its own control; bits saved:
+  against the control's curve): {ladder_reading}.
+- The caption at both ends: {both_reading}.
 """))
 
 # %%

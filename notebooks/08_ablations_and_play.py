@@ -52,7 +52,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from tcic_lib import zoo
+from tcic_lib import plan, zoo
 from tcic_lib.ablate import cost_table, run_grid
 from tcic_lib.config import profile, seed_everything
 from tcic_lib.data import COLOURS, PATTERNS, caption_for
@@ -68,7 +68,7 @@ encoder = zoo.text_encoder("minclip", p, progress=False)
 middle = p.middle_lmbda
 # the whole grid at every rate in the quick profile; elsewhere one rate, so that only concat and
 # FiLM need training (about 10 minutes each on a CPU in the cpu profile)
-lmbdas = p.lmbdas if p.name == "quick" else (middle,)
+lmbdas = plan.ablation_lmbdas(p)
 print(f"profile {p.name}: rates {lmbdas}")
 
 # %% [markdown]

@@ -99,6 +99,9 @@ class Profile(_Replaceable):
     # the notebook when missing; False: the shipped or cached ones are shown, the rest are listed
     # with their `tcic train` commands (hours on a laptop)
     train_extended: bool = True
+    # trains for seconds: the notebooks run every code path (notebook 08's grid at every rate) but
+    # assert no result, since nothing has converged
+    smoke: bool = False
 
     @property
     def middle_lmbda(self) -> float:
@@ -124,7 +127,7 @@ PROFILES: dict[str, Profile] = {
         train=TrainConfig(steps=60, batch_size=8, lr=1e-3, aux_lr=1e-3, val_every=15),
         clip=ClipConfig(embed_dim=32, width=64, layers=2, steps=40, batch_size=16),
         lmbdas=(0.01, 0.05), low_lmbdas=(0.001, 0.002), tcic_steps=60, low_rate_steps=60, gan_steps=6, eval_images=8,
-        n_boot=300,
+        n_boot=300, smoke=True,
     ),
     # `make course` on a laptop: the effects show, whole course in ~45 min on 2 cores (models ship)
     "cpu": Profile(

@@ -84,12 +84,16 @@ def gan_runs(p: Profile, encoder, lmbda: float | None = None, fusion: str = "ssa
             "TCIC, no adversary": run("tcic", conditional=True, adv_weight=0.0)}
 
 
+def ablation_lmbdas(p: Profile) -> tuple[float, ...]:
+    """Notebook 08's rates: all of them where training takes seconds, else the middle one."""
+    return p.lmbdas if p.smoke else (p.middle_lmbda,)
+
+
 def ablation_models(p: Profile, encoder) -> dict[tuple[str, float], Recipe]:
-    """Notebook 08: one TCIC per fusion block (none = the no-text model), at every rate in `quick`, else the middle one."""
+    """Notebook 08: one TCIC per fusion block (none = the no-text model) at `ablation_lmbdas(p)`."""
     from .ablate import grid_recipes
 
-    lmbdas = p.lmbdas if p.name == "quick" else (p.middle_lmbda,)
-    return grid_recipes(encoder, p, ("none", "concat", "film", "ssa", "xattn"), lmbdas)
+    return grid_recipes(encoder, p, ("none", "concat", "film", "ssa", "xattn"), ablation_lmbdas(p))
 
 
 def notebook_recipes(p: Profile, encoder=None) -> dict[str, list[Recipe]]:
