@@ -624,6 +624,35 @@ display(Markdown(f"""
 - The caption at both ends: {both_reading}.
 """))
 
+# %% [markdown]
+# The targets this study was designed against, met or not (a missed one is a result too):
+
+# %%
+def target(name, measured, met):
+    return {"target": name, "measured": measured, "met": "yes" if met else "no"}
+
+
+tcic_right, control_right = acc.loc[("tcic", seed), "true"], acc.loc[("control", seed), "true"]
+targets = [
+    target("the control reads <= 60 % of objects right", f"{control_right:.0%}", control_right <= 0.60),
+    target("TCIC reads >= 90 % right", f"{tcic_right:.0%}", tcic_right >= 0.90),
+    target("a shuffled caption takes most of TCIC's lead back", f"{acc.loc[('tcic', seed), 'shuffled']:.0%}",
+           acc.loc[("tcic", seed), "shuffled"] - control_right < (tcic_right - control_right) / 2),
+    target("caption efficiency >= 50 %, interval above 0",
+           f"{lowest_ledger['efficiency']:.0%} [{lowest_ledger['efficiency 95% low']:.0%}, "
+           f"{lowest_ledger['efficiency 95% high']:.0%}]",
+           lowest_ledger["efficiency"] >= 0.5 and lowest_ledger["efficiency 95% low"] > 0),
+]
+if second_seed:
+    spread = controls.loc["tcic seed 1 - seed 0", "difference"]
+    targets.append(target("TCIC's PSNR gain larger than its seed spread",
+                          f"gain {content:+.2f} dB, seeds differ by {spread:+.2f} dB", abs(content) > abs(spread)))
+if len(ladder_table) == len(DETAILS):
+    for column in ("bits saved", "attribute gain"):
+        targets.append(target(f"the {column} grows with caption detail",
+                              ", ".join(f"{v:+.2f}" for v in ladder_table[column]), grows[column]))
+pd.DataFrame(targets)
+
 # %%
 if p.name == "cpu":  # the numbers above against the model card the checkpoints shipped with
     card = shipped_manifest()[study[tcic_key].key()]
