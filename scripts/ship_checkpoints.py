@@ -38,13 +38,14 @@ def unique_recipes(p, encoder) -> dict[str, zoo.Recipe]:
 def card_fields(r: zoo.Recipe, p, previous: dict, path: Path) -> dict:
     state = load_checkpoint(path)
     val = state["history"]["val"][-1] if state["history"]["val"] else {}
-    s = (r.base or r).settings
+    s = r.codec_settings
     fields = {"kind": r.kind, "command": zoo.train_command(r, p), "steps": state["step"],
               "wall_s": state["extra"].get("wall_s") or previous.get("wall_s"),
               "val_bpp": val.get("bpp_loss"), "val_psnr": val.get("psnr")}
     if r.kind in ("codec", "tcic", "gan"):
-        fields |= {"variant": r.name.removeprefix("tcic-"), "lmbda": s["train"]["lmbda"], "fusion": s["model"].get("fusion", "none"),
-                   "detail": s["data"].get("detail", "full"), "seed": s["train"]["seed"]}
+        fields |= {"variant": r.variant or r.name.removeprefix("tcic-"), "lmbda": s["train"]["lmbda"],
+                   "fusion": s["model"].get("fusion", "none"), "detail": s["data"].get("detail", "full"),
+                   "seed": s["train"]["seed"], "protocol": r.protocol or "scratch"}
     return fields
 
 
@@ -57,7 +58,7 @@ def measure(p, recipes: dict[str, zoo.Recipe]) -> pd.DataFrame:
         if r.kind == "minclip":
             continue
         model = zoo.fetch(r, encoder, progress=False)
-        lmbda = (r.base or r).settings["train"]["lmbda"]
+        lmbda = r.codec_settings["train"]["lmbda"]
         s = tcic_setting(model, encoder, r.name, lmbda, key=key)
         decoder_only = model.reads_captions and not model.encoder_reads_captions
         conditions = decode_conditions(captions) if decoder_only else {"true": captions}
@@ -84,7 +85,7 @@ def card(p, manifest: dict, results: pd.DataFrame, n_test: int, missing: list) -
              "| file | what | command | steps | wall time | test bpp | test PSNR | attributes right | bytes | sha256 |",
              "|---|---|---|---|---|---|---|---|---|---|"]
     for key, e in sorted(manifest.items()):
-        what = ", ".join(f"{k}={e[k]}" for k in ("variant", "fusion", "lmbda", "detail", "seed") if e.get(k) is not None)
+        what = ", ".join(f"{k}={e[k]}" for k in ("variant", "fusion", "lmbda", "detail", "seed", "protocol") if e.get(k) is not None)
         wall = f"{e['wall_s'] / 60:.1f} min" if e.get("wall_s") else "n/a"
         row = true.loc[key] if key in true.index else None
         numbers = ("n/a", "n/a", "n/a") if row is None else (f"{row['bpp_latent']:.4f}", f"{row['psnr']:.2f}",

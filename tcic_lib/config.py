@@ -12,6 +12,7 @@ Taught in notebooks/00_setup.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import random
 from dataclasses import dataclass
@@ -65,7 +66,76 @@ class TrainConfig(_Replaceable):
     clip_max_norm: float = 1.0  # gradient clipping of the main parameters
     val_every: int = 250  # validate and save every this many steps (and at the end)
     seed: int = 0  # batch order and quantisation noise
-    lr_drop_at: float = 0.8  # fraction of steps after which the learning rate drops 10x
+    lr_drop_at: float = 0.8  # schedule "step": fraction of steps after which the learning rate drops 10x
+    # added for the ultra-low rates; at these defaults they leave a recipe's key as it was (`key_fields`)
+    schedule: str = "step"  # "step" (one 10x drop at lr_drop_at) or "cosine" (warm-up, then cosine to lr / 100)
+    warmup_steps: int = 0  # linear learning-rate warm-up from 0
+    anneal_from: float = 0.0  # > 0: lmbda starts here and moves log-linearly to `lmbda` over `anneal_steps`
+    anneal_steps: int = 0
+    train_only: str = "all"  # "all", or "decoder": g_a, h_a, h_s and the entropy models stay frozen
+
+    def learning_rate(self, step: int) -> float:
+        """The main optimiser's learning rate at `step` (0-based)."""
+        if step < self.warmup_steps:
+            return self.lr * (step + 1) / self.warmup_steps
+        if self.schedule == "cosine":
+            done = (step - self.warmup_steps) / max(1, self.steps - self.warmup_steps)
+            return self.lr * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * min(1.0, done))))
+        return self.lr * (0.1 if step >= int(self.lr_drop_at * self.steps) else 1.0)
+
+    def lmbda_at(self, step: int) -> float:
+        """The RD trade-off at `step`: annealed from `anneal_from` down (or up) to `lmbda`, then held."""
+        if self.anneal_from <= 0 or step >= self.anneal_steps:
+            return self.lmbda
+        return self.anneal_from * (self.lmbda / self.anneal_from) ** (step / self.anneal_steps)
+
+    def key_fields(self) -> dict:
+        """The settings that name a trained model: every field, less the later ones left at their defaults
+        (so models trained before those fields existed keep their cache keys and shipped files)."""
+        fields = dataclasses.asdict(self)
+        for f in dataclasses.fields(self):
+            if f.name in _LATER_FIELDS and fields[f.name] == f.default:
+                del fields[f.name]
+        return fields
+
+
+_LATER_FIELDS = ("schedule", "warmup_steps", "anneal_from", "anneal_steps", "train_only")
+SCHEDULES = ("step", "cosine")
+TRAIN_ONLY = ("all", "decoder")
+
+
+@dataclass(frozen=True)
+class LowRateConfig(_Replaceable):
+    """How the ultra-low-rate models train (notebook 05): chosen by `benchmarks/recipe_study.py`.
+
+    Protocols:
+    - `scratch`: each model (TCIC, control, notext) trained alone from random weights for `steps`.
+    - `warm`: a text-free base (the hyperprior) is trained with the seed, lmbda annealed down to the
+      target; every arm starts from it (fusion blocks added at identity) and trains jointly for `steps`.
+    - `shared`: the same base, but only the decoder (g_s and its fusion blocks) trains: the encoder and
+      entropy model stay frozen, so every arm decodes identical files (paired by construction).
+    The seed covers the whole recipe: the base of seed s is itself trained with seed s.
+    """
+
+    protocol: str  # scratch | warm | shared
+    steps: int  # per arm: the whole run (scratch) or the fine-tune from the base (warm, shared)
+    base_steps: int = 0  # the text-free base (warm, shared)
+    anneal_from: float = 0.0  # lmbda of the first step (base; scratch: the run), annealed to the target
+    anneal_steps: int = 0
+    lr: float = 1e-3
+    warmup_steps: int = 0  # of each arm's run
+    schedule: str = "step"  # of each arm's run
+
+    def __post_init__(self):
+        if self.protocol not in LOW_RATE_PROTOCOLS:
+            raise ValueError(f"unknown protocol {self.protocol!r}; known: {', '.join(LOW_RATE_PROTOCOLS)}")
+
+    @property
+    def has_base(self) -> bool:
+        return self.protocol != "scratch"
+
+
+LOW_RATE_PROTOCOLS = ("scratch", "warm", "shared")
 
 
 @dataclass(frozen=True)
@@ -91,7 +161,7 @@ class Profile(_Replaceable):
     lmbdas: tuple[float, ...]  # rate points of the RD curves: loss = lmbda * 255^2 * MSE + bpp
     low_lmbdas: tuple[float, ...]  # ultra-low rates, where a caption can pay (notebook 05)
     tcic_steps: int  # steps per caption-reading codec and its controls (notebook 05)
-    low_rate_steps: int  # steps per ultra-low-rate codec (notebook 05)
+    low_rate: LowRateConfig  # how the ultra-low-rate codecs train (notebook 05)
     gan_steps: int  # adversarial fine-tuning steps (notebook 06)
     eval_images: int  # test images used for RD curves and metrics
     n_boot: int = 1000  # bootstrap resamples behind every interval over images (notebook 05; ledger.N_BOOT)
@@ -126,7 +196,8 @@ PROFILES: dict[str, Profile] = {
         codec=CodecConfig(N=16, M=24, hyper_stages=1),
         train=TrainConfig(steps=60, batch_size=8, lr=1e-3, aux_lr=1e-3, val_every=15),
         clip=ClipConfig(embed_dim=32, width=64, layers=2, steps=40, batch_size=16),
-        lmbdas=(0.01, 0.05), low_lmbdas=(0.001, 0.002), tcic_steps=60, low_rate_steps=60, gan_steps=6, eval_images=8,
+        lmbdas=(0.01, 0.05), low_lmbdas=(0.001, 0.002), tcic_steps=60,
+        low_rate=LowRateConfig("warm", steps=40, base_steps=40, anneal_from=0.01, anneal_steps=20), gan_steps=6, eval_images=8,
         n_boot=300, smoke=True,
     ),
     # `make course` on a laptop: the effects show, whole course in ~45 min on 2 cores (models ship)
@@ -136,7 +207,9 @@ PROFILES: dict[str, Profile] = {
         codec=CodecConfig(N=48, M=64, hyper_stages=1),
         train=TrainConfig(steps=2000, batch_size=8, lr=1e-3, aux_lr=1e-3, val_every=500),
         clip=ClipConfig(embed_dim=64, width=64, layers=2, steps=1500, batch_size=64),
-        lmbdas=(0.0035, 0.013, 0.05), low_lmbdas=(0.0001, 0.00015, 0.0002), tcic_steps=6000, low_rate_steps=12000,
+        lmbdas=(0.0035, 0.013, 0.05), low_lmbdas=(0.0001, 0.00015, 0.0002), tcic_steps=6000,
+        low_rate=LowRateConfig("warm", steps=4000, base_steps=4000, anneal_from=1e-3, anneal_steps=2000,
+                               warmup_steps=200, schedule="cosine"),
         gan_steps=600, eval_images=48, train_extended=False,
     ),
     # Colab / workstation GPU, opt-in: bigger models, longer training (nothing ships for it)
@@ -147,7 +220,9 @@ PROFILES: dict[str, Profile] = {
         train=TrainConfig(steps=50000, batch_size=32, lr=1e-4, aux_lr=1e-3, val_every=2000),
         clip=ClipConfig(embed_dim=256, width=256, layers=4, steps=20000, batch_size=256),
         lmbdas=(0.0018, 0.0035, 0.0067, 0.013, 0.025, 0.05), low_lmbdas=(0.0002, 0.0004), tcic_steps=50000,
-        low_rate_steps=50000, gan_steps=20000, eval_images=200,
+        low_rate=LowRateConfig("warm", steps=20000, base_steps=30000, anneal_from=2e-3, anneal_steps=15000, lr=1e-4,
+                               warmup_steps=1000, schedule="cosine"),
+        gan_steps=20000, eval_images=200,
     ),
 }
 

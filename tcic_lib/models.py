@@ -5,7 +5,10 @@
 `update()` after training and before coding. `Factorized` and `Hyperprior` ignore `text`;
 the caption-reading models build on `Hyperprior` (`tcic_lib.tcic`).
 
-Coding: CompressAI's rANS coder ends every string with its 32-bit state. The hyperprior codes
+Coding: `compress` also returns `checks`, a CRC-16 of each image's symbols, and `decompress` the
+same of what it decoded (`bitstream` stores and compares them). The tables y's symbols are read
+with come from an integer hyper-synthesis (`tcic_lib.exact`), so they are the same on every
+machine, batch size and thread count. CompressAI's rANS coder ends every string with its 32-bit state. The hyperprior codes
 `z` and then `y` into **one** string (one flush, not two): at the course's 64 px scenes a flush
 is 0.008 bpp, and at the ultra-low rates of notebook 05 (about 0.03 bpp) a second one would
 cost a quarter of the file.
@@ -15,6 +18,9 @@ Taught in notebooks/02_hyperprior.
 
 from __future__ import annotations
 
+import binascii
+
+import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -25,6 +31,8 @@ from compressai.models import CompressionModel
 from compressai.models.base import get_scale_table
 from compressai.models.utils import conv, deconv
 from compressai.ops import compute_padding
+
+from .exact import IntegerNetwork, scale_indexes
 
 
 def analysis_transform(N: int, M: int, stages: int = 4) -> nn.Sequential:
@@ -71,12 +79,39 @@ def check_image_batch(x: torch.Tensor) -> None:
 
 
 def _tables(model: EntropyModel) -> tuple[list, list, list]:
-    return (model._quantized_cdf.tolist(), model._cdf_length.reshape(-1).int().tolist(),
-            model._offset.reshape(-1).int().tolist())
+    """The coder's CDF tables of an updated entropy model (CompressAI's public properties)."""
+    return model.quantized_cdf.tolist(), model.cdf_length.reshape(-1).int().tolist(), model.offset.reshape(-1).int().tolist()
 
 
 def _flat(t: torch.Tensor) -> list[int]:
     return t.reshape(-1).int().tolist()
+
+
+def medians(bottleneck: EntropyBottleneck) -> torch.Tensor:
+    """The bottleneck's per-channel medians (1, C, 1, 1): the middle one of its learnt quantiles."""
+    return bottleneck.quantiles[:, 0, 1].detach().reshape(1, -1, 1, 1)
+
+
+def channel_indexes(shape: tuple[int, ...]) -> torch.Tensor:
+    """A factorized model's table per symbol: its channel (CPU, int32)."""
+    return torch.arange(shape[1], dtype=torch.int32).reshape(1, -1, 1, 1).expand(shape)
+
+
+def symbol_check(*symbols: torch.Tensor) -> int:
+    """CRC-16 (CCITT) of one image's coded symbols, in coding order: what `bitstream` stores so that a
+    decoder that drifted out of step with the encoder reports it instead of returning an image."""
+    data = b"".join(np.asarray(_flat(s), dtype="<i4").tobytes() for s in symbols)
+    return binascii.crc_hqx(data, 0)
+
+
+def _stream(string: bytes) -> RansDecoder:
+    decoder = RansDecoder()
+    decoder.set_stream(string)
+    return decoder
+
+
+def _decode_symbols(decoder: RansDecoder, indexes: torch.Tensor, model: EntropyModel) -> torch.Tensor:
+    return torch.tensor(decoder.decode_stream(_flat(indexes), *_tables(model)), dtype=torch.int32).reshape(indexes.shape)
 
 
 class Codec(CompressionModel):
@@ -108,6 +143,12 @@ class Codec(CompressionModel):
     def config(self) -> dict:
         """Keyword arguments that rebuild this architecture."""
         return {"N": self.N, "M": self.M}
+
+    @property
+    def placement(self) -> tuple[torch.device, torch.dtype]:
+        """(device, dtype) of the weights: decoded symbols become tensors there."""
+        weight = next(self.parameters())
+        return weight.device, weight.dtype
 
     def update(self, scale_table: torch.Tensor | None = None, force: bool = True) -> bool:
         """Tabulate the entropy models' CDFs for the coder.
@@ -145,14 +186,26 @@ class Factorized(Codec):
         check_image_batch(x)
         x_pad, _ = pad_to_multiple(x, self.stride)
         y = self.g_a(x_pad)
-        return {"strings": [self.entropy_bottleneck.compress(y)], "shape": tuple(y.shape[-2:]), "size": x.shape[-2:]}
+        eb = self.entropy_bottleneck
+        symbols = eb.quantize(y, "symbols", medians(eb)).cpu()
+        indexes = channel_indexes(symbols.shape)
+        strings, checks = [], []
+        for i in range(len(x)):
+            coder = BufferedRansEncoder()
+            coder.encode_with_indexes(_flat(symbols[i]), _flat(indexes[i]), *_tables(eb))
+            strings.append(coder.flush())
+            checks.append(symbol_check(symbols[i]))
+        return {"strings": [strings], "shape": tuple(y.shape[-2:]), "size": x.shape[-2:], "checks": checks}
 
     def decompress(self, strings, shape, text=None, size=None) -> dict:
-        y_hat = self.entropy_bottleneck.decompress(strings[0], shape)
+        eb, (device, dtype) = self.entropy_bottleneck, self.placement
+        indexes = channel_indexes((len(strings[0]), self.M, *shape))
+        symbols = torch.stack([_decode_symbols(_stream(s), indexes[i], eb) for i, s in enumerate(strings[0])])
+        y_hat = eb.dequantize(symbols.to(device), medians(eb), dtype)
         x_hat = self.g_s(y_hat).clamp(0, 1)
         if size is not None:
             x_hat = crop(x_hat, compute_padding(*size, min_div=self.stride)[1])
-        return {"x_hat": x_hat}
+        return {"x_hat": x_hat, "checks": [symbol_check(s) for s in symbols]}
 
 
 class Hyperprior(Codec):
@@ -202,9 +255,9 @@ class Hyperprior(Codec):
         """y from x; the encoder-side place for a caption (conditional coding only)."""
         return self.g_a(x)
 
-    def scales(self, z_hat: torch.Tensor, text=None) -> torch.Tensor:
-        """y's Gaussian scales from z_hat; the entropy model's place for a caption (conditional coding only)."""
-        return self.h_s(z_hat)
+    def means(self, z_hat: torch.Tensor, text=None) -> torch.Tensor | None:
+        """The means of y's Gaussian; None: zero-mean (conditional coding predicts them from the caption)."""
+        return None
 
     def synthesize(self, y_hat: torch.Tensor, text=None) -> torch.Tensor:
         """x_hat from y_hat; the one place a decoder-side caption enters."""
@@ -216,9 +269,15 @@ class Hyperprior(Codec):
         y = self.analyse(x_pad, text)  # (B, M, H/16, W/16)
         z = self.h_a(torch.abs(y))  # (B, N, H/stride, W/stride)
         z_hat, z_likelihoods = self.entropy_bottleneck(z)
-        y_hat, y_likelihoods = self.gaussian_conditional(y, self.scales(z_hat, text))
+        y_hat, y_likelihoods = self.gaussian_conditional(y, self.h_s(z_hat), self.means(z_hat, text))
         x_hat = crop(self.synthesize(y_hat, text), unpad)
         return {"x_hat": x_hat, "likelihoods": {"y": y_likelihoods, "z": z_likelihoods}}
+
+    def coding_parameters(self, z_hat: torch.Tensor, text=None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(y's table indexes, y's means) for the coder. The indexes come from the integer hyper-synthesis
+        (`tcic_lib.exact`): the same on every machine, so encoder and decoder read every symbol alike."""
+        indexes = scale_indexes(IntegerNetwork(self.h_s)(z_hat), self.gaussian_conditional.scale_table)
+        return indexes, self.means(z_hat, text)
 
     def compress(self, x: torch.Tensor, text=None) -> dict:
         check_image_batch(x)
@@ -226,36 +285,30 @@ class Hyperprior(Codec):
         y = self.analyse(x_pad, text)
         z = self.h_a(torch.abs(y))
         eb, gc = self.entropy_bottleneck, self.gaussian_conditional
-        medians = eb._get_medians().detach().reshape(1, -1, 1, 1)
-        z_symbols = eb.quantize(z, "symbols", medians)
-        z_hat = eb.dequantize(z_symbols, medians)
-        indexes = gc.build_indexes(self.scales(z_hat, text))
-        y_symbols = gc.quantize(y, "symbols")
-        z_indexes = eb._build_indexes(z.size())
-        strings = []
+        z_symbols = eb.quantize(z, "symbols", medians(eb))
+        z_hat = eb.dequantize(z_symbols, medians(eb), y.dtype)
+        indexes, means = self.coding_parameters(z_hat, text)
+        y_symbols = gc.quantize(y, "symbols", means).cpu()
+        z_symbols, z_indexes = z_symbols.cpu(), channel_indexes(z.shape)
+        strings, checks = [], []
         for i in range(len(x)):
             coder = BufferedRansEncoder()
             coder.encode_with_indexes(_flat(z_symbols[i]), _flat(z_indexes[i]), *_tables(eb))
             coder.encode_with_indexes(_flat(y_symbols[i]), _flat(indexes[i]), *_tables(gc))
             strings.append(coder.flush())
-        return {"strings": [strings], "shape": tuple(z.shape[-2:]), "size": x.shape[-2:]}
+            checks.append(symbol_check(z_symbols[i], y_symbols[i]))
+        return {"strings": [strings], "shape": tuple(z.shape[-2:]), "size": x.shape[-2:], "checks": checks}
 
     def decompress(self, strings, shape, text=None, size=None) -> dict:
         eb, gc = self.entropy_bottleneck, self.gaussian_conditional
-        batch = len(strings[0])
-        z_indexes = eb._build_indexes((batch, self.N, *shape))
-        medians = eb._get_medians().detach().reshape(1, -1, 1, 1)
-        decoders = [RansDecoder() for _ in range(batch)]
-        z_symbols = torch.zeros(z_indexes.shape)
-        for i, (decoder, string) in enumerate(zip(decoders, strings[0])):
-            decoder.set_stream(string)
-            z_symbols[i] = torch.tensor(decoder.decode_stream(_flat(z_indexes[i]), *_tables(eb))).reshape(z_indexes[i].shape)
-        z_hat = eb.dequantize(z_symbols, medians)
-        indexes = gc.build_indexes(self.scales(z_hat, text))
-        y_symbols = torch.zeros(indexes.shape)
-        for i, decoder in enumerate(decoders):
-            y_symbols[i] = torch.tensor(decoder.decode_stream(_flat(indexes[i]), *_tables(gc))).reshape(indexes[i].shape)
-        x_hat = self.synthesize(gc.dequantize(y_symbols), text).clamp(0, 1)
+        device, dtype = self.placement
+        decoders = [_stream(s) for s in strings[0]]
+        z_indexes = channel_indexes((len(decoders), self.N, *shape))
+        z_symbols = torch.stack([_decode_symbols(d, z_indexes[i], eb) for i, d in enumerate(decoders)])
+        z_hat = eb.dequantize(z_symbols.to(device), medians(eb), dtype)
+        indexes, means = self.coding_parameters(z_hat, text)
+        y_symbols = torch.stack([_decode_symbols(d, indexes[i], gc) for i, d in enumerate(decoders)])
+        x_hat = self.synthesize(gc.dequantize(y_symbols.to(device), means, dtype), text).clamp(0, 1)
         if size is not None:
             x_hat = crop(x_hat, compute_padding(*size, min_div=self.stride)[1])
-        return {"x_hat": x_hat}
+        return {"x_hat": x_hat, "checks": [symbol_check(z, y) for z, y in zip(z_symbols, y_symbols)]}

@@ -17,7 +17,7 @@ import torch
 
 from . import zoo
 from .architectures import build_model
-from .config import Profile
+from .config import LowRateConfig, Profile
 from .zoo import Recipe
 
 StudyKey = tuple  # (variant, fusion, lmbda, detail, seed)
@@ -126,7 +126,7 @@ def step_cost(r: Recipe, p: Profile) -> tuple[float, float]:
     from compressai.losses import RateDistortionLoss
     from torch.utils.flop_counter import FlopCounterMode
 
-    settings = r.base.settings if r.kind == "gan" else r.settings
+    settings = r.codec_settings
     model = build_model(settings["arch"], **settings["model"])
     x = torch.rand(p.train.batch_size, 3, p.data.image_size, p.data.image_size)
     text = _text_condition(settings["model"]["text_dim"], len(x)) if "text_dim" in settings["model"] else None
@@ -151,7 +151,7 @@ def course_plan(p: Profile, measure: bool = True) -> pd.DataFrame:
         flops = minutes = 0.0
         for r in todo if measure else []:
             if r.kind in ("codec", "tcic", "gan"):
-                arch_key = repr(sorted((r.base or r).settings["model"].items()))
+                arch_key = repr(sorted(r.codec_settings["model"].items()))
                 costs.setdefault(arch_key, step_cost(r, p))
                 flops += costs[arch_key][0] * r.steps
                 minutes += costs[arch_key][1] * r.steps / 60
@@ -159,3 +159,18 @@ def course_plan(p: Profile, measure: bool = True) -> pd.DataFrame:
                      "to train": len(todo), "training PFLOP": round(flops / 1e15, 3) if measure else None,
                      "est. minutes here": round(minutes, 1) if measure else None})
     return pd.DataFrame(rows)
+
+
+def low_rate_candidates(p: Profile) -> dict[str, LowRateConfig]:
+    """The ultra-low training recipes `benchmarks/recipe_study.py` compares, at about equal minutes:
+
+    - `scratch`: the course's first recipe (random start, one 10x learning-rate drop), as many
+      pxattn steps as the others' base and fine-tune cost together (a base step costs about half);
+    - `warm`: the profile's text-free base annealed down to the rate, then every arm trained jointly;
+    - `shared`: the same base with its encoder and entropy model frozen; only decoders train.
+    """
+    lr = p.low_rate
+    both = {"steps": lr.steps, "base_steps": lr.base_steps, "anneal_from": lr.anneal_from,
+            "anneal_steps": lr.anneal_steps, "lr": lr.lr, "warmup_steps": lr.warmup_steps, "schedule": lr.schedule}
+    return {"scratch": LowRateConfig("scratch", steps=lr.steps + lr.base_steps // 2, lr=lr.lr),
+            "warm": LowRateConfig("warm", **both), "shared": LowRateConfig("shared", **both)}

@@ -93,11 +93,14 @@ class TCIC(Hyperprior):
         if encoder.dim != self.text_dim:
             raise ValueError(f"{encoder.name} gives {encoder.dim}-d features; this model reads {self.text_dim}-d")
         tokens, pooled, mask = encoder.encode([c or "" for c in captions], return_mask=True)
+        width = int(mask.any(0).nonzero().max()) + 1 if mask.any() else 1
+        tokens, mask = tokens[:, :width], mask[:, :width]  # padding past the longest caption: masked, only costs time
         tokens = (tokens - self.text_mean) * mask[..., None]
         pooled = pooled - self.text_mean
         absent = torch.tensor([c is None for c in captions])
         pooled[absent], tokens[absent], mask[absent] = 0.0, 0.0, False
-        return TextCondition(pooled.to(self.text_mean.device), tokens.to(self.text_mean.device), mask)
+        device, dtype = self.text_mean.device, self.text_mean.dtype
+        return TextCondition(pooled.to(device, dtype), tokens.to(device, dtype), mask.to(device))
 
     def build_synthesis(self) -> nn.Module:
         return ConditionalSynthesis(self.N, self.M, self.fusion, self.text_dim)
@@ -107,20 +110,31 @@ class TCIC(Hyperprior):
 
 
 class ConditionalTCIC(TCIC):
-    """TCIC with the caption at both ends: g_a and the scales of y's entropy model read it too::
+    r"""TCIC with the caption at both ends (conditional coding): g_a reads it, and the entropy model
+    predicts y's **means** from z_hat and the caption, so the encoder codes only the residual::
 
-        x --[g_a stage, fusion(t)] x3 -- g_a stage--> y --Q--> y_hat --g_s(t)--> x_hat
-                   |                                      ^
-                  h_a                        N(0, scales_hat)
-                   v                                      |
-                   z --Q--> z_hat --h_s body--fusion(t)--h_s head--> scales_hat
+        x --g_a(t)--> y --Q(y - means)--> residual --> y_hat = means + residual --g_s(t)--> x_hat
+                      |                                 ^       ^
+                     h_a                                |   N(means, scales)
+                      v                                 |       |
+                      z --Q--> z_hat --h_m body--fusion(t)--h_m head--> means
+                                  \--h_s--> scales (integer network: same on every machine)
 
-    Both sides must hold the caption: files need it to be coded *and* decoded.
+    The caption enters the means, not the scales: a mean only shifts y_hat, while a scale picks the
+    table a symbol is read with and must be computed in integers (`tcic_lib.exact`). Both sides
+    must hold the caption: files need it to be coded *and* decoded.
     """
 
     def __init__(self, N: int = 64, M: int = 96, hyper_stages: int = 2, fusion: str = "pxattn", text_dim: int = 512):
         super().__init__(N, M, hyper_stages, fusion, text_dim)
-        self.scale_fusion = build_fusion(fusion, N, text_dim)
+        body: list[nn.Module] = []
+        for _ in range(self.hyper_stages):
+            body += [deconv(N, N), nn.ReLU(inplace=True)]
+        self.h_m = nn.Sequential(*body)
+        self.mean_fusion = build_fusion(fusion, N, text_dim)
+        self.mean_head = conv(N, M, stride=1, kernel_size=3)
+        nn.init.zeros_(self.mean_head.weight)  # zero means at first: it starts as the zero-mean hyperprior
+        nn.init.zeros_(self.mean_head.bias)
 
     @property
     def encoder_reads_captions(self) -> bool:
@@ -132,6 +146,20 @@ class ConditionalTCIC(TCIC):
     def analyse(self, x: torch.Tensor, text: TextCondition | None = None) -> torch.Tensor:
         return self.g_a(x, text)
 
-    def scales(self, z_hat: torch.Tensor, text: TextCondition | None = None) -> torch.Tensor:
-        body, head = self.h_s[:-2], self.h_s[-2:]
-        return head(self.scale_fusion(body(z_hat), text))
+    def means(self, z_hat: torch.Tensor, text: TextCondition | None = None) -> torch.Tensor:
+        return self.mean_head(self.mean_fusion(self.h_m(z_hat), text))  # (B, M, H/16, W/16)
+
+
+def plain_to_conditional_analysis(state: dict) -> dict:
+    """A state dict whose g_a is the plain `analysis_transform` (conv, GDN, ..., conv), with g_a renamed to
+    `ConditionalAnalysis`' stages: so a text-free base warm-starts a caption-at-both-ends model."""
+    last = max(int(k.split(".")[1]) for k in state if k.startswith("g_a.") and k.split(".")[1].isdigit())
+    renamed = {}
+    for key, value in state.items():
+        parts = key.split(".")
+        if parts[0] == "g_a" and parts[1].isdigit():  # layer 2i is stage i's conv, 2i + 1 its GDN
+            layer = int(parts[1])
+            stage = f"stages.{layer // 2}" + ("" if layer == last else f".{layer % 2}")
+            key = ".".join(["g_a", stage, *parts[2:]])
+        renamed[key] = value
+    return renamed

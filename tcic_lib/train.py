@@ -17,10 +17,11 @@ from compressai.losses import RateDistortionLoss
 from torch.utils.data import Dataset
 
 from . import distributed
-from .config import TrainConfig
+from .config import SCHEDULES, TRAIN_ONLY, TrainConfig
 from .loop import fit
 from .metrics import psnr
 from .models import Codec
+from .tcic import ConditionalTCIC, plain_to_conditional_analysis
 
 # captions, training? -> what the model's `text` argument takes (see tcic_lib.conditioning)
 Conditioner = Callable[..., object]
@@ -48,6 +49,28 @@ def evaluate_rd(model: Codec, dataset: Dataset, lmbda: float, batch_size: int = 
     return {key: value / len(dataset) for key, value in totals.items()}
 
 
+def warm_start(model: Codec, base_state: dict) -> None:
+    """Load every weight of a text-free base into `model`; the layers the base lacks (fusion blocks, the
+    means of conditional coding) keep their initial values, which make them the identity or zero, so the
+    warm-started model first codes and decodes as the base does."""
+    if isinstance(model, ConditionalTCIC):
+        base_state = plain_to_conditional_analysis(base_state)
+    _, unexpected = model.load_state_dict(base_state, strict=False)
+    if unexpected:
+        raise ValueError(f"the base does not fit {model.arch}: it has {', '.join(unexpected[:4])}")
+
+
+ENCODER_SIDE = ("g_a", "h_a", "h_s", "entropy_bottleneck", "gaussian_conditional")
+
+
+def freeze_encoder_side(model: Codec) -> None:
+    """Decoder-only training: the encoder, hyperprior and entropy models stop learning and code as at test
+    time (rounding, not noise), so g_s learns from the very symbols the files will carry."""
+    for name, module in model.named_children():
+        if name in ENCODER_SIDE:
+            module.requires_grad_(False).eval()
+
+
 def split_parameters(model: Codec) -> tuple[list, list]:
     """(main, auxiliary): the entropy bottleneck's quantiles train only on the auxiliary loss."""
     main = [p for n, p in model.named_parameters() if not n.endswith(".quantiles") and p.requires_grad]
@@ -64,12 +87,22 @@ class RDTraining:
         self.arch, self.model_config, self.train_config = type(model).__name__, model.config(), asdict(cfg)
         self.criterion = RateDistortionLoss(cfg.lmbda)
         self.device = torch.device("cpu")
+        if cfg.schedule not in SCHEDULES or cfg.train_only not in TRAIN_ONLY:
+            raise ValueError(f"schedule must be one of {SCHEDULES} and train_only one of {TRAIN_ONLY}")
+
+    def _set_modes(self) -> None:
+        self.model.train()
+        if self.cfg.train_only == "decoder":
+            freeze_encoder_side(self.model)
 
     def prepare(self, device: torch.device) -> None:
         self.device = device
-        self.model.to(device).train()
+        self.model.to(device)
+        self._set_modes()
         main, aux = split_parameters(self.model)
-        self._optimizers = {"main": torch.optim.Adam(main, lr=self.cfg.lr), "aux": torch.optim.Adam(aux, lr=self.cfg.aux_lr)}
+        self._optimizers = {"main": torch.optim.Adam(main, lr=self.cfg.lr)}
+        if aux and self.cfg.train_only == "all":
+            self._optimizers["aux"] = torch.optim.Adam(aux, lr=self.cfg.aux_lr)
         self.replicated = distributed.wrap(self.model)  # DDP over several processes (torchrun), else the model
 
     def optimizers(self) -> dict:
@@ -79,9 +112,11 @@ class RDTraining:
         return {}
 
     def step(self, step: int, x: torch.Tensor, captions: list[str]) -> dict[str, float]:
-        main, aux = self._optimizers["main"], self._optimizers["aux"]
+        main, aux = self._optimizers["main"], self._optimizers.get("aux")
+        self._set_modes()  # validation leaves every module in training mode
         for group in main.param_groups:
-            group["lr"] = self.cfg.lr * (0.1 if step >= int(self.cfg.lr_drop_at * self.cfg.steps) else 1.0)
+            group["lr"] = self.cfg.learning_rate(step)
+        self.criterion.lmbda = self.cfg.lmbda_at(step)
         text = self.condition(captions, training=True) if self.condition else None
         terms = self.criterion(self.replicated(x, text), x)
         main.zero_grad()
@@ -90,10 +125,11 @@ class RDTraining:
             torch.nn.utils.clip_grad_norm_(main.param_groups[0]["params"], self.cfg.clip_max_norm)
         main.step()
         aux_loss = self.model.aux_loss()
-        aux.zero_grad()
-        aux_loss.backward()
-        distributed.average_gradients(aux.param_groups[0]["params"])
-        aux.step()
+        if aux is not None:
+            aux.zero_grad()
+            aux_loss.backward()
+            distributed.average_gradients(aux.param_groups[0]["params"])
+            aux.step()
         return {**{k: v.item() for k, v in terms.items()}, "aux_loss": aux_loss.item()}
 
     def validate(self) -> dict | None:

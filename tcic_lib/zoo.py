@@ -23,7 +23,7 @@ import torch
 from . import distributed
 from .architectures import build_model, model_from_checkpoint
 from .checkpoint import CheckpointError, load_checkpoint
-from .config import Profile, device
+from .config import Profile, TrainConfig, device
 from .data import CaptionedShapes, open_dataset
 from .fusion import FUSION_REVISION
 from .shipping import install_shipped, shipped_manifest
@@ -57,8 +57,10 @@ class Recipe:
     name: str
     settings: dict
     n_val: int = 8  # validation scenes: monitoring only, so not part of the key
-    base: "Recipe | None" = field(default=None, compare=False)  # gan: the model it fine-tunes
+    base: "Recipe | None" = field(default=None, compare=False)  # the model it starts from (gan, ultra-low fine-tunes)
     out: Path | None = field(default=None, compare=False)  # train into this file instead of the cache
+    variant: str = field(default="", compare=False)  # tcic: which TCIC_VARIANTS entry it trains
+    protocol: str = field(default="", compare=False)  # ultra-low tcic: how it trains (config.LowRateConfig)
 
     def key(self) -> str:
         return cache_key(self.name, self.settings)
@@ -67,6 +69,11 @@ class Recipe:
     def path(self) -> Path:
         """Where the trained thing is kept: `out`, else the cache."""
         return Path(self.out) if self.out else cache_dir() / f"{self.key()}.pt"
+
+    @property
+    def codec_settings(self) -> dict:
+        """The settings of the codec it yields (a GAN run's are its base's: same architecture, same rate)."""
+        return self.base.settings if self.kind == "gan" else self.settings
 
     @property
     def steps(self) -> int:
@@ -101,14 +108,9 @@ def codec_recipe(name: str, p: Profile, lmbda: float | None = None, dataset: tup
         raise ValueError(f"unknown zoo model {name!r}; known: {', '.join(CODECS)}")
     lmbda = p.middle_lmbda if lmbda is None else lmbda
     model = {"N": p.codec.N, "M": p.codec.M} | ({"hyper_stages": p.codec.hyper_stages} if name == "hyperprior" else {})
-    settings = {"arch": CODECS[name], "model": model, "train": asdict(p.rd_train(lmbda, **train_changes)),
+    settings = {"arch": CODECS[name], "model": model, "train": p.rd_train(lmbda, **train_changes).key_fields(),
                 "data": _data_settings(p, dataset)}
     return Recipe("codec", name, settings, p.data.n_val)
-
-
-def tcic_steps(p: Profile, lmbda: float) -> int:
-    """Training steps of a caption-reading codec: longer at the ultra-low rates, where it learns to draw."""
-    return p.low_rate_steps if lmbda in p.low_lmbdas else p.tcic_steps
 
 
 def tcic_recipe(variant: str, encoder, p: Profile, lmbda: float | None = None, fusion: str = "ssa",
@@ -117,20 +119,62 @@ def tcic_recipe(variant: str, encoder, p: Profile, lmbda: float | None = None, f
     """A TCIC variant: `tcic` (own captions), `control` (unrelated captions), `notext`, `conditional`.
 
     `detail` sets what the training captions name (`data.DETAILS`); `encoder` is the text encoder
-    whose features the model reads (its key is part of the recipe).
+    whose features the model reads (its key is part of the recipe). At the ultra-low rates
+    (`p.low_lmbdas`) the model trains by the profile's protocol (`p.low_rate`, see `low_rate_recipe`).
     """
     if variant not in TCIC_VARIANTS:
         raise ValueError(f"unknown TCIC variant {variant!r}; known: {', '.join(TCIC_VARIANTS)}")
-    arch, mode, forced_fusion = TCIC_VARIANTS[variant]
     lmbda = p.middle_lmbda if lmbda is None else lmbda
-    train = p.rd_train(lmbda, **{"steps": tcic_steps(p, lmbda), **train_changes})
+    if lmbda in p.low_lmbdas:
+        return low_rate_recipe(variant, encoder, p, lmbda, fusion, caption_dropout, dataset, detail, **train_changes)
+    train = p.rd_train(lmbda, **{"steps": p.tcic_steps, **train_changes})
+    settings = _tcic_settings(variant, encoder, p, train, fusion, caption_dropout, dataset, detail)
+    return Recipe("tcic", f"tcic-{variant}", settings, p.data.n_val, variant=variant)
+
+
+def _tcic_settings(variant: str, encoder, p: Profile, train: TrainConfig, fusion: str, caption_dropout: float,
+                   dataset, detail: str) -> dict:
+    arch, mode, forced_fusion = TCIC_VARIANTS[variant]
     model = {"N": p.codec.N, "M": p.codec.M, "hyper_stages": p.codec.hyper_stages, "fusion": forced_fusion or fusion,
              "text_dim": encoder.dim}
     # the control differs from TCIC only in what its captions say: same dropout, same layers
     captions = {"mode": mode, "dropout": caption_dropout if mode != "none" else 0.0, "encoder": encoder.key}
     data = {**_data_settings(p, dataset), "captions": captions} | ({"detail": detail} if detail != "full" else {})
-    settings = {"arch": arch, "model": model, "train": asdict(train), "data": data, "revision": FUSION_REVISION}
-    return Recipe("tcic", f"tcic-{variant}", settings, p.data.n_val)
+    return {"arch": arch, "model": model, "train": train.key_fields(), "data": data, "revision": FUSION_REVISION}
+
+
+def base_recipe(encoder, p: Profile, lmbda: float, seed: int, dataset: tuple[str, str] | None = None) -> Recipe:
+    """The text-free start of the ultra-low protocols `warm` and `shared`: the hyperprior (TCIC with fusion
+    `none`) trained with `seed`, lmbda annealed from `p.low_rate.anneal_from` down to `lmbda`."""
+    lr = p.low_rate
+    train = p.rd_train(lmbda, steps=lr.base_steps, seed=seed, lr=lr.lr, schedule="cosine", anneal_from=lr.anneal_from,
+                       anneal_steps=lr.anneal_steps)
+    settings = _tcic_settings("notext", encoder, p, train, "none", 0.0, dataset, "full")
+    return Recipe("tcic", f"base-seed{seed}", settings, p.data.n_val, variant="notext")
+
+
+def low_rate_recipe(variant: str, encoder, p: Profile, lmbda: float, fusion: str = "pxattn", caption_dropout: float = 0.1,
+                    dataset: tuple[str, str] | None = None, detail: str = "full", **train_changes) -> Recipe:
+    """A TCIC variant at an ultra-low rate, trained by the profile's protocol (`config.LowRateConfig`).
+
+    `scratch` trains it alone; `warm` and `shared` fine-tune it from the text-free base of the same
+    seed (`base_recipe`), jointly or decoder-only. Its name says variant, fusion, protocol and seed.
+    """
+    lr = p.low_rate
+    seed = train_changes.pop("seed", p.train.seed)
+    schedule = {"steps": lr.steps, "seed": seed, "lr": lr.lr, "schedule": lr.schedule, "warmup_steps": lr.warmup_steps}
+    if lr.protocol == "scratch":
+        schedule |= {"anneal_from": lr.anneal_from, "anneal_steps": lr.anneal_steps}
+    if lr.protocol == "shared":
+        schedule["train_only"] = "decoder"
+    train = p.rd_train(lmbda, **{**schedule, **train_changes})
+    settings = _tcic_settings(variant, encoder, p, train, fusion, caption_dropout, dataset, detail)
+    fusion_used = settings["model"]["fusion"]
+    name = f"{variant}-{fusion_used}-{lr.protocol}-seed{seed}" + (f"-{detail}" if detail != "full" else "")
+    base = base_recipe(encoder, p, lmbda, seed, dataset) if lr.has_base else None
+    if base is not None:
+        settings["base"] = base.key()
+    return Recipe("tcic", name, settings, p.data.n_val, base, variant=variant, protocol=lr.protocol)
 
 
 def gan_recipe(variant: str, encoder, p: Profile, lmbda: float | None = None, conditional: bool = True,
@@ -181,11 +225,13 @@ def caption_conditioner(r: Recipe, model, encoder, pool: list[str] | None = None
 
 def _train_codec(r: Recipe, encoder, progress: bool):
     from .conditioning import fit_text_mean
-    from .config import TrainConfig
-    from .train import train
+    from .train import train, warm_start
 
     torch.manual_seed(r.settings["train"]["seed"])  # the initial weights are part of the recipe too
     model = build_model(r.settings["arch"], **r.settings["model"])
+    if r.base is not None and not r.path.exists():  # a fine-tune starts from its base (a resumed one from itself)
+        fetch(r.base, encoder, progress)
+        warm_start(model, load_checkpoint(r.base.path)["state_dict"])
     train_set, val_set = datasets(r)
     condition = None
     if r.kind == "tcic":
@@ -236,7 +282,7 @@ def _finished(r: Recipe) -> bool:
         if int(state["step"]) >= r.steps:
             return True
         if r.kind != "minclip":  # resumable: the weights fit the recipe's model
-            settings = r.base.settings if r.kind == "gan" else r.settings
+            settings = r.codec_settings
             build_model(settings["arch"], **settings["model"]).load_state_dict(state["state_dict"])
         return False
     except (CheckpointError, RuntimeError) as err:
@@ -324,30 +370,29 @@ def minclip_spec(p: Profile) -> EncoderSpec:
     return EncoderSpec(minclip_recipe(p).key(), p.clip.embed_dim)
 
 
-NAMED = {  # name -> (kind, variant or codec name, fusion below the ultra-low rates, fusion at them)
-    "factorized": ("codec", "factorized", None, None),
-    "hyperprior": ("codec", "hyperprior", None, None),
-    "tcic": ("tcic", "tcic", "ssa", "pxattn"),
-    "control": ("tcic", "control", "ssa", "pxattn"),
-    "notext": ("tcic", "notext", "none", "none"),
+NAMED = {  # name -> (kind, variant or codec name, fusion, rates): one architecture per name
+    "factorized": ("codec", "factorized", None, "lmbdas"),
+    "hyperprior": ("codec", "hyperprior", None, "lmbdas"),
+    "tcic-ssa": ("tcic", "tcic", "ssa", "lmbdas"),  # the paper's SSA block, ordinary rates
+    "control-ssa": ("tcic", "control", "ssa", "lmbdas"),
+    "tcic-pxattn": ("tcic", "tcic", "pxattn", "low_lmbdas"),  # positional cross-attention, ultra-low rates
+    "control-pxattn": ("tcic", "control", "pxattn", "low_lmbdas"),
+    "notext": ("tcic", "notext", "none", "both"),  # the hyperprior of the TCIC recipes, at every rate
+    "conditional": ("tcic", "conditional", "pxattn", "lowest"),  # the caption at both ends
 }
 
 
 def named_recipes(name: str, p: Profile) -> list[Recipe]:
-    """The recipes behind `name` at qualities 1..K, lowest rate first.
-
-    Image-only codecs have the profile's rate points; TCIC variants have the ultra-low ones
-    first (positional cross-attention, which can draw what the caption names) and then the
-    others (SSA, the paper's block).
-    """
+    """The recipes behind `name` at qualities 1..K, lowest rate first (the profile's default seed)."""
     if name not in NAMED:
         raise ValueError(f"unknown model {name!r}; known: {', '.join(NAMED)} (or a checkpoint file)")
-    kind, what, fusion, low_fusion = NAMED[name]
+    kind, what, fusion, rates = NAMED[name]
+    lmbdas = {"lmbdas": p.lmbdas, "low_lmbdas": p.low_lmbdas, "both": (*p.low_lmbdas, *p.lmbdas),
+              "lowest": (p.lowest_lmbda,)}[rates]
     if kind == "codec":
-        return [codec_recipe(what, p, lmbda) for lmbda in sorted(p.lmbdas)]
+        return [codec_recipe(what, p, lmbda) for lmbda in sorted(lmbdas)]
     spec = minclip_spec(p)
-    return ([tcic_recipe(what, spec, p, lmbda, fusion=low_fusion) for lmbda in sorted(p.low_lmbdas)]
-            + [tcic_recipe(what, spec, p, lmbda, fusion=fusion) for lmbda in sorted(p.lmbdas)])
+    return [tcic_recipe(what, spec, p, lmbda, fusion=fusion) for lmbda in sorted(lmbdas)]
 
 
 def named_recipe(name: str, quality: int, p: Profile) -> Recipe:
@@ -375,7 +420,7 @@ def train_command(r: Recipe, p: Profile) -> str:
         return f"tcic train --profile {p.name} --model {r.name} --lmbda {s['train']['lmbda']:g}"
     if r.kind == "tcic":
         detail, seed = s["data"].get("detail"), s["train"].get("seed", p.train.seed)
-        return (f"tcic train --profile {p.name} --model {r.name.removeprefix('tcic-')} --lmbda {s['train']['lmbda']:g}"
+        return (f"tcic train --profile {p.name} --model {r.variant} --lmbda {s['train']['lmbda']:g}"
                 f" --fusion {s['model']['fusion']}" + (f" --detail {detail}" if detail else "")
                 + (f" --seed {seed}" if seed != p.train.seed else ""))
     return f"zoo.fetch({r.name!r} recipe) in Python (profile {p.name})"

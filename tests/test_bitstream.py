@@ -115,7 +115,7 @@ def test_absurd_header_fields_with_valid_checksum(model, data):
     zero = body[:6] + struct.pack(">HH", 0, 5) + body[10:]
     _expect_error(model, _with_valid_crc(zero), "outside the supported range")
     header = unpack(data)
-    caption_at = 10 + 4 + 8  # after size, architecture id and fingerprint; the caption length is 1 byte here
+    caption_at = 10 + 4 + 8 + 2  # after size, architecture id, fingerprint and symbol check; caption length: 1 byte
     long_caption = body[:caption_at] + varint(60000) + body[caption_at + 1 :]
     _expect_error(model, _with_valid_crc(long_caption), "truncated")
     first_length_at = caption_at + 1 + header.caption_bytes + 1

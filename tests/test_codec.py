@@ -236,9 +236,14 @@ def test_conditional_coding_reads_the_caption_at_both_ends():
 
     torch.manual_seed(0)
     model = build_model("ConditionalTCIC", N=8, M=12, hyper_stages=1, fusion="pxattn", text_dim=8).eval()
-    for block in [*model.g_a.fusions, model.scale_fusion]:  # as if trained: the encoder uses the caption
+    for block in [*model.g_a.fusions, model.mean_fusion]:  # as if trained: the encoder uses the caption
         torch.nn.init.normal_(block.mlp[-1].weight)
+    torch.nn.init.normal_(model.mean_head.weight)
     model.update()
+    z_hat = torch.randn(2, 8, 1, 1)
+    text = model.condition(FakeEncoder(), ["a red circle", "a blue square"])
+    means = model.means(z_hat[:1].expand(2, -1, -1, -1), text)
+    assert not torch.allclose(means[0], means[1])  # the entropy model predicts y from the caption (residual coding)
     x = torch.rand(3, 32, 32)
     a, b = encode(model, x, "a red circle", FakeEncoder()), encode(model, x, "a blue square", FakeEncoder())
     assert a != b  # the file depends on the caption: the encoder read it

@@ -4,6 +4,7 @@ import sys
 import pytest
 import torch
 
+from tcic_lib.bitstream import VERSION
 from tcic_lib.config import PROFILES, ProfileError, default_profile_name, device, profile, seed_everything
 
 
@@ -92,7 +93,7 @@ def test_cli_train_compress_decompress_round_trip(tmp_path):
     assert done.returncode == 0 and "bpp" in done.stdout
     assert run("decompress", coded, "-o", out, "--model", ckpt).returncode == 0
     assert Image.open(out).size == (35, 21)
-    (tmp_path / "x.tcic").write_bytes(b"TCIC\x02" + b"\x00" * 30)
+    (tmp_path / "x.tcic").write_bytes(b"TCIC" + bytes([VERSION]) + b"\x00" * 30)
     failed = run("decompress", coded, "-o", out, "--model", ckpt)
     assert failed.returncode == 2 and failed.stderr.count("\n") == 1 and "checksum" in failed.stderr
     (tmp_path / "junk.pt").write_bytes(b"this is not a checkpoint")

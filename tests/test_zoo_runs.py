@@ -67,10 +67,10 @@ def test_named_models_on_the_command_line(cache, tmp_path, monkeypatch, capsys):
     assert cli.main(["decompress", str(coded), "-o", str(out), "--profile", "quick"]) == 0  # found by fingerprint
     assert Image.open(out).size == (52, 40)
     capsys.readouterr()
-    assert cli.main(["compress", str(image), "-o", str(coded), "--model", "tcic", "--quality", "1",
+    assert cli.main(["compress", str(image), "-o", str(coded), "--model", "tcic-pxattn", "--quality", "1",
                      "--profile", "quick"]) == 2
     error = capsys.readouterr().err
-    assert error.count("\n") == 1 and "tcic train --profile quick --model tcic" in error
+    assert error.count("\n") == 1 and "tcic train --profile quick --model tcic --lmbda 0.001 --fusion pxattn" in error
     assert cli.main(["compress", str(image), "-o", str(coded), "--model", "hyperprior", "--quality", "9",
                      "--profile", "quick"]) == 2
     assert load_checkpoint(r.path)["step"] == p.train.steps
