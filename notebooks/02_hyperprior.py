@@ -241,6 +241,86 @@ if not p.smoke:
     assert abs(coded / priced["table scales"] - 1) < abs(coded / priced["predicted scales"] - 1)
 
 # %% [markdown]
+# ## A file must decode the same everywhere
+# The decoder reads each symbol of `y` with the table the encoder picked for it, and it picks
+# that table from the scale `h_s` predicts. `h_s` is a float network: on another machine, with
+# another batch size or thread count, its sums run in another order and a scale moves by about
+# $10^{-7}$. Most scales sit far from a table boundary and nothing happens; one that sits closer
+# than that lands in the next table, and from that symbol on the decoder reads the string with the
+# wrong probabilities. How close do this codec's scales come to a boundary?
+
+# %%
+from tcic_lib.bitstream import BitstreamError
+from tcic_lib.exact import IntegerNetwork, scale_indexes
+from tcic_lib.models import medians
+
+m = models[("hyperprior", p.lmbdas[-1])]
+eb, gc = m.entropy_bottleneck, m.gaussian_conditional
+batch = torch.stack(images[:16])
+with torch.no_grad():
+    z = m.h_a(torch.abs(m.g_a(pad_to_multiple(batch, m.stride)[0])))
+    z_hat = eb.dequantize(eb.quantize(z, "symbols", medians(eb)), medians(eb))
+    together, alone = m.h_s(z_hat), torch.cat([m.h_s(z_hat[i:i + 1]) for i in range(len(batch))])
+boundaries = gc.scale_table[:-1]
+gap = (together[..., None] - boundaries).abs().amin(-1)  # each scale's distance to the nearest boundary
+print(f"float h_s, 16 images at once vs one at a time: scales differ by up to {(together - alone).abs().max():.1e}")
+print(f"{gap.numel()} scales; the closest sits {gap.min():.1e} from a table boundary, "
+      f"{(gap < 1e-4).sum().item()} within 1e-4")
+
+# %% [markdown]
+# Provoke it: move that one scale across its boundary, as another machine might, and decode.
+
+# %%
+data = encode(m, images[0])
+clean = decode(m, data)
+right, _ = m.coding_parameters(z_hat[:1])
+k = gap[0].argmin()  # the scale of image 0 closest to a boundary: one table up or down, whichever is nearer
+i, scale = right.view(-1)[k].item(), together[0].reshape(-1)[k].item()
+wrong = right.clone()
+wrong.view(-1)[k] = i - 1 if i > 0 and scale - gc.scale_table[i - 1] < gc.scale_table[i] - scale else i + 1
+m.coding_parameters = lambda z_hat, text=None: (wrong, None)  # a decoder that reads that symbol with the next table
+try:
+    header = unpack(data)
+    with torch.no_grad():
+        garbled = m.decompress([[header.strings[0]]], z_hat.shape[-2:], size=images[0].shape[-2:])["x_hat"][0]
+    try:
+        decode(m, data)
+    except BitstreamError as err:  # the library's decode checks the symbols
+        caught = str(err)
+finally:
+    del m.coding_parameters  # back to the model's own
+fig, axes = plt.subplots(1, 3, figsize=(7, 2.6))
+for ax, picture, title in zip(axes, (images[0], clean, garbled), ("original", "decoded", "one table off")):
+    ax.imshow(picture.permute(1, 2, 0).clamp(0, 1))
+    ax.set_title(title, fontsize=9)
+    ax.axis("off")
+plt.show()
+print(f"one table off at symbol {k.item()} of {right.numel()}: max pixel error {(garbled - clean).abs().max():.2f}")
+print("the library's decode with the same drifting decoder:", caught)
+
+# %% [markdown]
+# The fix is Ballé, Johnston and Minnen's (ICLR 2019): compute the hyper-synthesis in **integers**.
+# `tcic_lib.exact.IntegerNetwork` rounds `h_s`'s weights and activations to multiples of
+# $2^{-16}$; every sum of products is then a sum of integers below $2^{53}$, which float64 holds
+# exactly, so no order of summation, thread count, batch size or device can change one bit.
+# The codecs take their tables from it (`model.coding_parameters`). And what could still go wrong
+# is *checked*: every file carries a CRC-16 of its symbols, so a decoder that drifts raises
+# `BitstreamError` (printed above) instead of returning the garbled picture.
+
+# %%
+exact = IntegerNetwork(m.h_s)
+whole, one_by_one = exact.integers(z_hat), torch.cat([exact.integers(z_hat[i:i + 1]) for i in range(len(batch))])
+threads = torch.get_num_threads()
+torch.set_num_threads(1)
+single_thread = exact.integers(z_hat)
+torch.set_num_threads(threads)
+print(f"integer h_s: batch vs one at a time identical: {torch.equal(whole, one_by_one)}, "
+      f"1 thread vs several: {torch.equal(whole, single_thread)}; "
+      f"largest difference from the float h_s {(exact(z_hat) - together.double()).abs().max():.1e}")
+assert torch.equal(whole, one_by_one) and torch.equal(whole, single_thread)
+assert torch.equal(scale_indexes(exact(z_hat), gc.scale_table), m.coding_parameters(z_hat)[0])
+
+# %% [markdown]
 # ## Against JPEG and WebP
 # Pillow's JPEG (4:4:4) and WebP, swept over quality, on the same images. On images this small a
 # JPEG file's fixed header (quantisation and Huffman tables, about 600 bytes) is a large part of

@@ -331,3 +331,42 @@ def decode_batch(model: Codec, files: list[bytes], captions: list | None = None,
                                      "tables than the encoder used): no image is returned rather than a wrong one")
             out[i] = decoded["x_hat"][j].cpu()
     return out
+
+
+def _with_threads(threads: int, fn, *args):
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        return fn(*args)
+    finally:
+        torch.set_num_threads(before)
+
+
+def decodes_alike(model: Codec, images: list, captions: list | None = None, text_encoder=None,
+                  encodings=((64, 2), (1, 1)), decodings=((64, 2), (1, 1)), atol: float = 1e-5) -> int:
+    """Code `images` in batches of each (size, threads) of `encodings`, decode every file under each
+    (size, threads) of `decodings`, and check that each file gives the same image every time.
+
+    Returns how many (file, decode setting) pairs were checked; raises `BitstreamError` on a desync
+    and `AssertionError` on a mismatch. A check a user can run on a new machine (`make bench` does).
+    """
+    stored = list(captions) if captions is not None and (model.reads_captions or model.encoder_reads_captions) \
+        else [None] * len(images)
+
+    def in_batches(fn, items, size):
+        return [out for i in range(0, len(items), size) for out in fn(items[i:i + size], stored[i:i + size])]
+
+    pairs = 0
+    for size, threads in encodings:
+        files = _with_threads(threads, in_batches, lambda xs, cs: encode_batch(model, xs, cs, text_encoder), images, size)
+        reference = None
+        for d_size, d_threads in decodings:
+            decoded = torch.stack(_with_threads(d_threads, in_batches,
+                                                lambda fs, cs: decode_batch(model, fs, None, text_encoder), files, d_size))
+            reference = decoded if reference is None else reference
+            worst = (decoded - reference).abs().max().item()
+            if worst > atol:
+                raise AssertionError(f"{model.arch}: files coded in batches of {size} ({threads} threads) decode "
+                                     f"{worst:.2g} apart in batches of {d_size} ({d_threads} threads)")
+            pairs += len(files)
+    return pairs

@@ -186,13 +186,34 @@ def region_psnr(x_hat: torch.Tensor, x: torch.Tensor, region: np.ndarray) -> flo
     return float(-10 * torch.log10(squared.mean().clamp_min(1e-10)))
 
 
-def _scores(x_hat, x, caption, i, metrics, regions, scenes) -> dict:
-    scores = metrics.per_image(x_hat[None], x[None], [caption])[0] if metrics else {"psnr": psnr(x_hat, x).item()}
-    for name, masks in (regions or {}).items():
-        scores[f"psnr_{name}"] = region_psnr(x_hat, x, masks[i])
-    if scenes is not None:
-        scores |= attribute_counts(x_hat, scenes[i])
+METRIC_BATCH = 32  # images per call of the metrics' networks (LPIPS, CLIP, ...)
+
+
+def _scores(x_hats, images, captions, metrics, regions, scenes) -> list[dict]:
+    """Each image's scores: the metrics run on batches of same-size images, the rest per image."""
+    scores: list[dict] = [{} for _ in images]
+    if metrics is None:
+        for i, (x_hat, x) in enumerate(zip(x_hats, images)):
+            scores[i]["psnr"] = psnr(x_hat, x).item()
+    else:
+        for group in _same_size_batches([tuple(x.shape) for x in images], METRIC_BATCH):
+            values = metrics.per_image(torch.stack([x_hats[i] for i in group]), torch.stack([images[i] for i in group]),
+                                       [captions[i] for i in group])
+            for i, v in zip(group, values):
+                scores[i] |= v
+    for i, (x_hat, x) in enumerate(zip(x_hats, images)):
+        for name, masks in (regions or {}).items():
+            scores[i][f"psnr_{name}"] = region_psnr(x_hat, x, masks[i])
+        if scenes is not None:
+            scores[i] |= attribute_counts(x_hat, scenes[i])
     return scores
+
+
+def _same_size_batches(shapes: list[tuple], size: int) -> list[list[int]]:
+    groups: dict[tuple, list[int]] = {}
+    for i, shape in enumerate(shapes):
+        groups.setdefault(shape, []).append(i)
+    return [g[k:k + size] for g in groups.values() for k in range(0, len(g), size)]
 
 
 @torch.no_grad()
@@ -210,10 +231,10 @@ def evaluate(settings: list[CodecSetting], images: list[torch.Tensor], captions:
     for s in tqdm(settings, desc="codecs", disable=not progress):
         payloads, rates = s.encode(images, captions)
         for condition, given in conditions.items():
-            for i, x_hat in enumerate(s.decode(payloads, given)):
+            scores = _scores(s.decode(payloads, given), images, captions, metrics, regions, scenes)
+            for i, score in enumerate(scores):
                 rows.append({"codec": s.codec, "setting": s.setting, "variant": s.variant, "condition": condition,
-                             **s.labels, "image": i, **rates[i],
-                             **_scores(x_hat, images[i], captions[i], i, metrics, regions, scenes)})
+                             **s.labels, "image": i, **rates[i], **score})
     return pd.DataFrame(rows)
 
 

@@ -5,6 +5,7 @@ Taught in notebooks/02_hyperprior (PSNR, BD-rate) and notebooks/07_evaluation.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import warnings
 
@@ -245,6 +246,9 @@ def direction(metric: str) -> str:
     return "lower" if metric in LOWER_IS_BETTER else "higher"
 
 
+ORIGINALS_KEPT = 10_000  # original images whose embeddings QualityMetrics keeps
+
+
 class QualityMetrics:
     """Per-image full-reference metrics under honest names, plus set-level FID/KID.
 
@@ -261,15 +265,20 @@ class QualityMetrics:
     """
 
     def __init__(self, encoder=None, fid_features: FeatureExtractor | None = None, use_pyiqa: bool = True,
-                 codec_encoders: tuple[str, ...] = ()):
+                 codec_encoders: tuple[str, ...] = (), device: torch.device | str | None = None):
+        from .config import device as default_device
+
+        self.device = torch.device(device) if device is not None else default_device()
         if encoder is not None and encoder.key in codec_encoders:
             raise ValueError(f"{encoder.name} is the text encoder the codecs read: judging them with it is circular; "
                              "use another (zoo.text_encoder('judge', profile), or pretrained CLIP)")
         self.encoder = encoder
+        self._originals: dict[bytes, torch.Tensor] = {}  # original image -> its embedding (bounded: ORIGINALS_KEPT)
         self.labels = {"psnr": "PSNR (dB)", "ms_ssim": "MS-SSIM"}
         self.labels |= {name: label for name, (_, label, _) in HANDCRAFTED.items()}
         self.unavailable: dict[str, str] = {}
         self._lpips, self.labels["lpips"] = lpips_model()
+        self._lpips.to(self.device)
         if encoder is None:
             self.unavailable["clip_caption"] = self.unavailable["clip_image"] = "no text encoder given"
         else:
@@ -294,7 +303,7 @@ class QualityMetrics:
             try:
                 import pyiqa
 
-                found[name] = pyiqa.create_metric(name, device="cpu")
+                found[name] = pyiqa.create_metric(name, device=self.device)
                 self.labels[name] = f"{name.upper()} (pyiqa)"
             except ImportError:
                 self.unavailable[name] = "pyiqa is not installed (pip install pyiqa; it downloads its weights)"
@@ -304,21 +313,32 @@ class QualityMetrics:
 
     @torch.no_grad()
     def per_image(self, x_hat: torch.Tensor, x: torch.Tensor, captions: list[str] | None = None) -> list[dict]:
-        """One dict of metric values per image of the (B, 3, H, W) batch."""
-        x_hat, x = x_hat.clamp(0, 1).float(), x.float()
+        """One dict of metric values per image of the (B, 3, H, W) batch (computed on `self.device`)."""
+        x_hat, x = x_hat.to(self.device).clamp(0, 1).float(), x.to(self.device).float()
         values = {"psnr": psnr(x_hat, x), "lpips": lpips_distance(self._lpips, x_hat, x)}
         values["ms_ssim"], self.labels["ms_ssim"] = ms_ssim(x_hat, x)
         values |= self._handcrafted(x_hat, x)
         if self.encoder is not None:
             rec = torch.nn.functional.normalize(self.encoder.encode_image(x_hat), dim=-1)
-            orig = torch.nn.functional.normalize(self.encoder.encode_image(x), dim=-1)
+            orig = self._original_features(x)
             values["clip_image"] = (rec * orig).sum(-1)
             if captions is not None:
-                text = torch.nn.functional.normalize(self.encoder.encode(list(captions))[1], dim=-1)
+                text = torch.nn.functional.normalize(self.encoder.encode(list(captions))[1].to(rec.device), dim=-1)
                 values["clip_caption"] = (rec * text).sum(-1)
         for name, metric in self._pyiqa.items():
             values[name] = metric(x_hat, x).flatten() if name == "dists" else metric(x_hat).flatten()
         return [{k: float(v[i]) for k, v in values.items()} for i in range(len(x))]
+
+    def _original_features(self, x: torch.Tensor) -> torch.Tensor:
+        """Normalised image embeddings of the originals, each computed once (every codec is compared with them)."""
+        keys = [hashlib.sha1(image.cpu().numpy().tobytes()).digest() for image in x]
+        missing = [i for i, key in enumerate(keys) if key not in self._originals]
+        if missing:
+            if len(self._originals) + len(missing) > ORIGINALS_KEPT:
+                self._originals.clear()
+            features = torch.nn.functional.normalize(self.encoder.encode_image(x[missing]), dim=-1)
+            self._originals.update({keys[i]: f for i, f in zip(missing, features)})
+        return torch.stack([self._originals[key] for key in keys])
 
     def _handcrafted(self, x_hat: torch.Tensor, x: torch.Tensor) -> dict[str, torch.Tensor]:
         import piq
@@ -327,7 +347,7 @@ class QualityMetrics:
         for name, (function, label, smallest) in HANDCRAFTED.items():
             if side < smallest:
                 self.unavailable[name] = f"{label} needs images of at least {smallest} px a side (these: {side})"
-                found[name] = torch.full((len(x),), float("nan"))
+                found[name] = torch.full((len(x),), float("nan"), device=x.device)
             else:
                 found[name] = getattr(piq, function)(x_hat, x, data_range=1.0, reduction="none").flatten()
         return found

@@ -154,10 +154,19 @@ class Codec(CompressionModel):
         """Tabulate the entropy models' CDFs for the coder.
 
         Forced by default (stale tables cost bits silently), and the bottleneck's coding range is
-        recomputed from its density rather than taken from the slowly trained aux quantiles.
+        recomputed from its density rather than taken from the slowly trained aux quantiles. Works
+        for a model of any float dtype (CompressAI's tabulation itself runs in float32).
         """
         table = get_scale_table() if scale_table is None else scale_table
-        return super().update(scale_table=table, force=force, update_quantiles=True)
+        dtype = self.placement[1]
+        entropy_models = [m for m in self.modules() if isinstance(m, EntropyModel)]
+        for m in entropy_models:  # CompressAI tabulates in float32 only
+            m.float()
+        try:
+            return super().update(scale_table=table, force=force, update_quantiles=True)
+        finally:
+            for m in entropy_models:
+                m.to(dtype)
 
 
 class Factorized(Codec):

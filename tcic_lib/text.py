@@ -109,6 +109,16 @@ class TextEncoder:
     def __repr__(self) -> str:
         return f"TextEncoder({self.name!r}, dim={self.dim})"
 
+    @property
+    def device(self) -> torch.device:
+        return self.model.positional_embedding.device
+
+    def to(self, device) -> "TextEncoder":
+        """Move the encoder (and its caption cache) to `device`; returns itself."""
+        self.model.to(device)
+        self._cache = {c: (t.to(device), p.to(device)) for c, (t, p) in self._cache.items()}
+        return self
+
     def _project(self, x: torch.Tensor) -> torch.Tensor:
         proj = self.model.text_projection
         return proj(x) if isinstance(proj, torch.nn.Linear) else x @ proj
@@ -118,7 +128,7 @@ class TextEncoder:
         from open_clip.transformer import text_global_pool
 
         m = self.model
-        text = tokenize(captions, self.context_length)
+        text = tokenize(captions, self.context_length).to(self.device)
         x = m.token_embedding(text) + m.positional_embedding
         x = m.ln_final(m.transformer(x, attn_mask=m.attn_mask))  # (B, T, width)
         pooled = text_global_pool(x, text, m.text_pool_type, eos_token_id=getattr(m, "text_eos_id", None))
@@ -146,7 +156,7 @@ class TextEncoder:
     @torch.no_grad()
     def encode_image(self, images: torch.Tensor) -> torch.Tensor:
         """[0, 1] images (B, 3, H, W) -> image embeddings (B, D)."""
-        return self.model.encode_image(normalize_images(images, self.image_size))
+        return self.model.encode_image(normalize_images(images.to(self.device), self.image_size))
 
 
 def retrieval_accuracy(encoder: TextEncoder, images: torch.Tensor, captions: list[str]) -> float:

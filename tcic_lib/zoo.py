@@ -295,7 +295,7 @@ def fetch(r: Recipe, encoder=None, progress: bool = True):
     """The trained thing of recipe `r`: shipped, else cached, else trained now (resuming) and cached.
 
     Codecs, TCIC variants and GAN runs come back as codecs ready to code (eval mode, `update()`
-    run); the mini-CLIP as a `TextEncoder`. Caption-reading recipes need the `encoder` they read.
+    run); the mini-CLIP as a `TextEncoder`; both on `config.device()` (`TCIC_DEVICE`). Caption-reading recipes need the `encoder` they read.
     """
     install_shipped(r.key(), r.path)
     if not _finished(r):
@@ -308,8 +308,8 @@ def fetch(r: Recipe, encoder=None, progress: bool = True):
     if r.kind == "minclip":
         from .text import minclip_encoder
 
-        return minclip_encoder(r.path)
-    return model_from_checkpoint(r.path)
+        return minclip_encoder(r.path).to(device())
+    return model_from_checkpoint(r.path).to(device())
 
 
 def history(r: Recipe) -> dict:

@@ -262,3 +262,24 @@ def test_a_tcic_without_fusion_needs_no_caption_or_encoder():
     assert not model.reads_captions and TCIC(8, 12, hyper_stages=1, fusion="ssa", text_dim=8).reads_captions
     x = torch.rand(3, 16, 16)
     assert decode(model, encode(model, x)).shape == x.shape  # no text encoder needed
+
+
+@pytest.mark.parametrize("arch, config", [("Factorized", {}), ("Hyperprior", {"hyper_stages": 1}),
+                                          ("TCIC", {"hyper_stages": 1, "fusion": "pxattn", "text_dim": 8}),
+                                          ("ConditionalTCIC", {"hyper_stages": 1, "fusion": "pxattn", "text_dim": 8})])
+def test_a_float64_copy_codes_through_the_same_plumbing(arch, config):
+    """Without a GPU, another dtype stands in for another device: every tensor of compress, decompress
+    and condition must follow the model's weights, or this fails."""
+    from tcic_lib.bitstream import decode, encode
+
+    torch.manual_seed(0)
+    model = build_model(arch, N=8, M=12, **config).double().eval()
+    model.update()
+    x = torch.rand(3, 40, 36)  # float32 in: the codec casts
+    encoder = FakeEncoder() if model.reads_captions else None
+    x_hat = decode(model, encode(model, x, "a red circle", encoder), text_encoder=encoder)
+    assert x_hat.dtype == torch.float64 and x_hat.shape == x.shape
+    with torch.no_grad():
+        text = model.condition(encoder, ["a red circle"]) if encoder else None
+        forward = model(x[None].double(), text)["x_hat"][0].clamp(0, 1)
+    assert torch.allclose(x_hat, forward, atol=1e-6)  # the file decodes to the model's own reconstruction

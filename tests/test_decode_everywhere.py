@@ -16,7 +16,7 @@ import torch
 
 from tcic_lib import shipping
 from tcic_lib.architectures import model_from_checkpoint
-from tcic_lib.bitstream import BitstreamError, decode_batch, encode_batch, pack, unpack
+from tcic_lib.bitstream import BitstreamError, decode_batch, decodes_alike, encode_batch, pack, unpack
 from tcic_lib.config import profile
 from tcic_lib.evaluate import shapes_test_scenes
 
@@ -61,15 +61,6 @@ def _shipped_model(key, tmp_path):
     return model_from_checkpoint(path)
 
 
-def _in_batches(fn, items, captions, batch, threads):
-    before = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        return [out for i in range(0, len(items), batch) for out in fn(items[i:i + batch], captions[i:i + batch])]
-    finally:
-        torch.set_num_threads(before)
-
-
 def test_a_shipped_codec_of_every_architecture_is_covered():
     assert {"factorized", "hyperprior", "tcic", "notext"} <= {name.split("/")[0] for name in CODECS}
 
@@ -79,19 +70,7 @@ def test_a_shipped_codec_of_every_architecture_is_covered():
 def test_files_decode_the_same_in_any_batch_and_thread_count(name, scenes, text_encoder, tmp_path):
     model = _shipped_model(CODECS[name], tmp_path)
     images, captions = scenes
-    stored = captions if model.reads_captions else [None] * len(images)
-    enc = lambda xs, cs: encode_batch(model, xs, cs, text_encoder)  # noqa: E731
-    dec = lambda fs, cs: decode_batch(model, fs, None, text_encoder)  # noqa: E731
-    pairs = 0
-    for batch, threads in ENCODINGS:
-        files = _in_batches(enc, images, stored, batch, threads)
-        reference = None
-        for d_batch, d_threads in DECODINGS:
-            decoded = torch.stack(_in_batches(dec, files, stored, d_batch, d_threads))  # raises on any desync
-            pairs += len(files)
-            if reference is None:
-                reference = decoded
-            assert (decoded - reference).abs().max() < 1e-5, (batch, threads, d_batch, d_threads)
+    pairs = decodes_alike(model, images, captions, text_encoder, ENCODINGS, DECODINGS)  # raises on any desync
     assert pairs == SCENES * len(ENCODINGS) * len(DECODINGS)
 
 
