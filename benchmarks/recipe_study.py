@@ -18,8 +18,6 @@ import argparse
 import json
 import logging
 import os
-import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 import numpy as np
@@ -40,39 +38,6 @@ def _recipes(p, encoder, seeds, candidates, arms=ARMS):
             for arm in arms:
                 out[name, seed, arm] = zoo.tcic_recipe(arm, encoder, q, p.lowest_lmbda, fusion="pxattn", seed=seed)
     return out
-
-
-def _train(recipe) -> tuple[str, float]:
-    """One job in a worker process: one thread, the zoo's own training (resumes, caches)."""
-    import torch
-
-    from tcic_lib import zoo
-    from tcic_lib.config import profile
-
-    torch.set_num_threads(1)
-    start = time.perf_counter()
-    encoder = zoo.text_encoder("minclip", profile(), progress=False)
-    zoo.fetch(recipe, encoder, progress=False)
-    return recipe.key(), time.perf_counter() - start
-
-
-def train_all(recipes: dict, jobs: int) -> None:
-    """Bases first (an arm waits for its base), then the arms, `jobs` at a time."""
-    from tcic_lib import zoo
-
-    bases = {r.base.key(): r.base for r in recipes.values() if r.base is not None and not zoo.available(r.base)}
-    arms = [r for r in recipes.values() if not zoo.available(r)]
-    waiting = {key: [r for r in arms if r.base is not None and r.base.key() == key] for key in bases}
-    ready = [r for r in arms if r.base is None or r.base.key() not in bases]
-    with ProcessPoolExecutor(max_workers=jobs) as pool:
-        running = {pool.submit(_train, b): b for b in bases.values()}
-        running |= {pool.submit(_train, r): r for r in ready}
-        while running:
-            done = next(as_completed(running))
-            recipe = running.pop(done)
-            key, seconds = done.result()
-            logging.info("trained %s in %.1f min", key, seconds / 60)
-            running |= {pool.submit(_train, r): r for r in waiting.pop(key, [])}
 
 
 def measure(p, encoder, recipes: dict) -> pd.DataFrame:
@@ -130,12 +95,13 @@ def main() -> None:
 
     from tcic_lib import zoo
     from tcic_lib.config import profile
+    from tcic_lib.jobs import train_all
 
     p = profile()
     encoder = zoo.text_encoder("minclip", p, progress=False)
     recipes = _recipes(p, encoder, args.seeds, args.candidates)
     if not args.measure_only:
-        train_all(recipes, args.jobs)
+        train_all(list(recipes.values()), p.name, args.jobs)
     recipes = {k: r for k, r in recipes.items() if zoo.available(r)}
     rows = measure(p, encoder, recipes)
     summary = table(rows)

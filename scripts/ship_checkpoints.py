@@ -1,7 +1,7 @@
 """Ship every model the default course needs: fp16 files, a sha256 manifest and a model card with measured numbers.
 
 Train what is missing first (each line of `python scripts/ship_checkpoints.py --missing` is a
-`tcic train` command), then run
+`tcic train` command; `--train 2` trains them all, two processes at once), then run
 
     TCIC_PROFILE=cpu python scripts/ship_checkpoints.py
 
@@ -26,6 +26,7 @@ import torch
 from tcic_lib import plan, shipping, zoo
 from tcic_lib.checkpoint import load_checkpoint
 from tcic_lib.config import profile
+from tcic_lib.jobs import train_all
 from tcic_lib.evaluate import decode_conditions, evaluate, shapes_test_scenes, summarize, tcic_setting
 
 
@@ -106,10 +107,13 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=shipping.shipped_dir())
     parser.add_argument("--missing", action="store_true", help="print the commands that train what is not finished")
     parser.add_argument("--partial", action="store_true", help="ship what is finished; the card lists the commands for the rest")
+    parser.add_argument("--train", type=int, metavar="JOBS", help="first train what is missing, JOBS processes at once")
     args = parser.parse_args()
     p = profile()
     encoder = zoo.text_encoder("minclip", p, progress=False)
     recipes = unique_recipes(p, encoder)
+    if args.train:
+        train_all(list(recipes.values()), p.name, args.train)
     missing = [r for r in recipes.values() if not zoo.available(r)]
     if args.missing or (missing and not args.partial):
         print("\n".join(zoo.train_command(r, p) for r in missing) or "nothing is missing")

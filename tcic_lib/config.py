@@ -125,6 +125,8 @@ class LowRateConfig(_Replaceable):
     lr: float = 1e-3
     warmup_steps: int = 0  # of each arm's run
     schedule: str = "step"  # of each arm's run
+    seeds: int = 5  # training seeds of each arm at the lowest ultra-low rate (notebook 05's headline)
+    other_seeds: int = 3  # at the other ultra-low rates, the ladder and the caption at both ends
 
     def __post_init__(self):
         if self.protocol not in LOW_RATE_PROTOCOLS:
@@ -197,7 +199,8 @@ PROFILES: dict[str, Profile] = {
         train=TrainConfig(steps=60, batch_size=8, lr=1e-3, aux_lr=1e-3, val_every=15),
         clip=ClipConfig(embed_dim=32, width=64, layers=2, steps=40, batch_size=16),
         lmbdas=(0.01, 0.05), low_lmbdas=(0.001, 0.002), tcic_steps=60,
-        low_rate=LowRateConfig("warm", steps=40, base_steps=40, anneal_from=0.01, anneal_steps=20), gan_steps=6, eval_images=8,
+        low_rate=LowRateConfig("warm", steps=40, base_steps=40, anneal_from=0.01, anneal_steps=20, seeds=2,
+                               other_seeds=2), gan_steps=6, eval_images=8,
         n_boot=300, smoke=True,
     ),
     # `make course` on a laptop: the effects show, whole course in ~45 min on 2 cores (models ship)

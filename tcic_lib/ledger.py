@@ -50,14 +50,27 @@ def gaussian_mutual_information(var_x: float, var_n: float) -> float:
 
 # --- the ledger on measured curves ------------------------------------------------------------------
 
+MAX_RATE_RATIO = 2.0  # interpolate only between neighbouring points at most this far apart in rate
+
+
+def _rising(rates: np.ndarray, qualities: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """(rates, qualities) sorted by rate, or None unless quality rises strictly with rate."""
+    order = np.argsort(rates)
+    r, q = np.asarray(rates, float)[order], np.asarray(qualities, float)[order]
+    if len(r) < 2 or np.any(np.diff(q) <= 0) or np.any(np.diff(r) <= 0):
+        return None
+    return r, q
+
+
 def rate_at(rates: np.ndarray, qualities: np.ndarray, target: float) -> float:
     """The rate a curve needs for quality `target`: log-rate interpolated linearly in quality, and
-    extrapolated from the nearest segment outside the curve (flagged by `inside_curve`)."""
-    order = np.argsort(qualities)
-    q, log_r = np.asarray(qualities, float)[order], np.log(np.asarray(rates, float)[order])
-    if len(q) < 2 or np.any(np.diff(q) <= 0):
-        return float("nan")  # a curve whose quality does not rise with rate gives no answer
-    return float(np.exp(_piecewise_linear(q, log_r, target)))
+    extrapolated from the nearest segment outside the curve (`inside_curve` says which). NaN for a
+    curve whose quality does not rise with its rate: it answers no question of this kind."""
+    curve = _rising(rates, qualities)
+    if curve is None:
+        return float("nan")
+    r, q = curve
+    return float(np.exp(_piecewise_linear(q, np.log(r), target)))
 
 
 def quality_at(rates: np.ndarray, qualities: np.ndarray, rate: float) -> float:
@@ -73,31 +86,71 @@ def _piecewise_linear(xs: np.ndarray, ys: np.ndarray, x: float) -> float:
     return float(ys[i] + (ys[i + 1] - ys[i]) / (xs[i + 1] - xs[i]) * (x - xs[i]))
 
 
-def inside_curve(qualities: np.ndarray, target: float) -> bool:
-    return bool(np.min(qualities) <= target <= np.max(qualities))
+def bracket(rates: np.ndarray, qualities: np.ndarray, target: float) -> tuple[float, float]:
+    """(lower, upper) bounds on the rate a rising curve needs for `target`: the rates of its points just
+    below and just above it (-inf below the first point, +inf above the last): no interpolation needed."""
+    curve = _rising(rates, qualities)
+    if curve is None:
+        return float("nan"), float("nan")
+    r, q = curve
+    above = int(np.searchsorted(q, target, side="left"))
+    return (float(r[above - 1]) if above > 0 else -math.inf), (float(r[above]) if above < len(r) else math.inf)
+
+
+def inside_curve(rates: np.ndarray, qualities: np.ndarray, target: float, max_rate_ratio: float = MAX_RATE_RATIO) -> bool:
+    """Whether `rate_at` interpolates (not extrapolates) for `target`, between two neighbouring points
+    at most `max_rate_ratio` apart in rate: across a wider gap a straight line says little."""
+    low, high = bracket(rates, qualities, target)
+    return bool(0 < low and math.isfinite(high) and high / low <= max_rate_ratio) or bool(
+        np.any(np.isclose(np.asarray(qualities, float), target)))
+
+
+def upper_envelope(rates: np.ndarray, qualities: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The best of several codecs: the points no other point beats (higher quality at lower or equal rate)
+    that also lie on the upper hull in (log rate, quality), sorted by rate. Between two of them any
+    codec can be approached by sending some images with one and the rest with the other."""
+    r, q = np.asarray(rates, float), np.asarray(qualities, float)
+    keep = np.isfinite(r) & np.isfinite(q) & (r > 0)
+    order = np.lexsort((-q[keep], r[keep]))
+    hull: list[tuple[float, float]] = []
+    for x, y in zip(np.log(r[keep][order]), q[keep][order]):
+        if hull and y <= hull[-1][1]:
+            continue  # beaten by a cheaper point
+        while len(hull) >= 2 and _cross(hull[-2], hull[-1], (x, y)) > 0:
+            hull.pop()  # under the line from its neighbours
+        hull.append((x, y))
+    return np.exp([h[0] for h in hull]), np.array([h[1] for h in hull])
+
+
+def _cross(a, b, c) -> float:
+    return (b[0] - a[0]) * (c[1] - a[1]) - (b[1] - a[1]) * (c[0] - a[0])
+
+
+QUALITY_RATIOS = {"attributes_accuracy": ("attributes_right", "objects"), "colour_accuracy": ("colour_right", "objects"),
+                  "pattern_accuracy": ("pattern_right", "objects")}  # pooled over objects, not averaged per image
 
 
 class _Curve:
     """One curve's per-image rates and qualities as (images, rate points) arrays, for fast resampling."""
 
     def __init__(self, rows: pd.DataFrame, where: dict, column: str, x: str):
-        table = select(rows, **where).pivot(index="image", columns="setting", values=[x, column])
+        numerator, denominator = QUALITY_RATIOS.get(column, (column, None))
+        values = [x, numerator] + ([denominator] if denominator else [])
+        table = select(rows, **where).pivot(index="image", columns="setting", values=values)
         if table.empty:
             raise ValueError(f"no rows match {where}")
         self.images = table.index.to_numpy()
-        self.rates, self.qualities = table[x].to_numpy(), table[column].to_numpy()
-        self.settings = list(table[x].columns)
+        self.rates, self.numerator = table[x].to_numpy(), table[numerator].to_numpy()
+        self.denominator = table[denominator].to_numpy() if denominator else None
 
     def means(self, picks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Mean rate and quality per rate point over the picked image positions, sorted by rate."""
-        rates, qualities = self.rates[picks].mean(0), self.qualities[picks].mean(0)
+        """Mean rate and quality (pooled for accuracies) per rate point over the picked images, sorted by rate."""
+        rates = self.rates[picks].mean(0)
+        qualities = self.numerator[picks].mean(0)
+        if self.denominator is not None:
+            qualities = self.numerator[picks].sum(0) / self.denominator[picks].sum(0)
         order = np.argsort(rates)
         return rates[order], qualities[order]
-
-
-def _saved(test: tuple, anchor: tuple, pixels: int) -> np.ndarray:
-    (t_rate, t_quality), (a_rate, a_quality) = test, anchor
-    return np.array([(rate_at(a_rate, a_quality, q) - r) * pixels for r, q in zip(t_rate, t_quality)])
 
 
 def _interval(samples: np.ndarray) -> tuple[float, float]:
@@ -107,51 +160,86 @@ def _interval(samples: np.ndarray) -> tuple[float, float]:
     return float(np.percentile(finite, 2.5)), float(np.percentile(finite, 97.5))
 
 
-def _paired(rows: pd.DataFrame, test: dict, anchor: dict, column: str, x: str) -> tuple[_Curve, _Curve]:
-    t, a = _Curve(rows, test, column, x), _Curve(rows, anchor, column, x)
-    if not np.array_equal(t.images, a.images):
+def _curves(rows: pd.DataFrame, test: dict, anchors: dict | list[dict], column: str, x: str):
+    t = _Curve(rows, test, column, x)
+    refs = [_Curve(rows, a, column, x) for a in ([anchors] if isinstance(anchors, dict) else anchors)]
+    if any(not np.array_equal(t.images, a.images) for a in refs):
         raise ValueError("test and anchor were measured on different images")
-    return t, a
+    return t, refs
 
 
-def bits_ledger(rows: pd.DataFrame, test: dict, anchor: dict, caption_bits: float, pixels: int,
-                column: str = "psnr", x: str = "bpp_latent", n_boot: int = N_BOOT, seed: int = 0) -> pd.DataFrame:
-    """Per rate point of `test`: bits per image saved at equal `column` against `anchor`'s curve,
-    `caption_bits` (H(T), bits per image) and efficiency = saved / H(T), each with a 95 % paired
-    bootstrap interval over images. `test` and `anchor` select rows of the per-image table."""
-    t, a = _paired(rows, test, anchor, column, x)
+def _reference(refs: list[_Curve], picks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The anchors' envelope (one anchor: its own curve) over the picked images."""
+    points = [a.means(picks) for a in refs]
+    if len(points) == 1:
+        return points[0]
+    return upper_envelope(np.concatenate([p[0] for p in points]), np.concatenate([p[1] for p in points]))
+
+
+def _per_image_bits(rows: pd.DataFrame, where: dict, caption_bits, images: np.ndarray) -> np.ndarray:
+    if isinstance(caption_bits, str):  # a column of the per-image table: each scene's own H(T)
+        return select(rows, **where).groupby("image")[caption_bits].first().reindex(images).to_numpy(float)
+    return np.full(len(images), float(caption_bits))
+
+
+def bits_ledger(rows: pd.DataFrame, test: dict, anchors: dict | list[dict], caption_bits: float | str, pixels: int,
+                column: str = "psnr", x: str = "bpp_latent", n_boot: int = N_BOOT, seed: int = 0,
+                max_rate_ratio: float = MAX_RATE_RATIO) -> pd.DataFrame:
+    """Per rate point of `test`: bits per image saved at equal `column` against the anchors' curve (several
+    anchors: their upper envelope, the best of them at each rate), H(T) and efficiency = saved / H(T), each
+    with a 95 % paired bootstrap interval over images.
+
+    `caption_bits` is H(T) per image: a number, or the name of a per-image column (each scene's own
+    H(T); the efficiency then divides by the resampled images' mean). Where the anchor curve must be
+    extrapolated, or interpolated across a gap wider than `max_rate_ratio`, `inside anchor curve` is
+    False and the estimate is NaN; `saved at least` / `saved at most` bound it from the anchor points
+    on either side of the test's quality, which holds without any interpolation.
+    """
+    t, refs = _curves(rows, test, anchors, column, x)
     everything = np.arange(len(t.images))
-    (t_rate, t_quality), anchor_point = t.means(everything), a.means(everything)
-    saved = _saved((t_rate, t_quality), anchor_point, pixels)
+    bits = _per_image_bits(rows, test, caption_bits, t.images)
+
+    def saved(picks):
+        (t_rate, t_quality), (a_rate, a_quality) = t.means(picks), _reference(refs, picks)
+        return np.array([(rate_at(a_rate, a_quality, q) - r) * pixels if inside_curve(a_rate, a_quality, q, max_rate_ratio)
+                         else np.nan for r, q in zip(t_rate, t_quality)]), bits[picks].mean()
+
+    (t_rate, t_quality), (a_rate, a_quality) = t.means(everything), _reference(refs, everything)
+    point, mean_bits = saved(everything)
     rng = np.random.default_rng(seed)
-    draws = np.array([_saved(t.means(s), a.means(s), pixels)
-                      for s in (rng.integers(len(everything), size=len(everything)) for _ in range(n_boot))])
-    lows, highs = zip(*(_interval(draws[:, k]) for k in range(len(t_rate))))
+    draws = [saved(rng.integers(len(everything), size=len(everything))) for _ in range(n_boot)]
+    saved_draws = np.array([d[0] for d in draws])
+    efficiency_draws = np.array([d[0] / d[1] for d in draws])
+    brackets = [bracket(a_rate, a_quality, q) for q in t_quality]
+    lows, highs = zip(*(_interval(saved_draws[:, k]) for k in range(len(t_rate))))
+    e_lows, e_highs = zip(*(_interval(efficiency_draws[:, k]) for k in range(len(t_rate))))
     return pd.DataFrame({
-        f"test {x}": t_rate, f"test {column}": t_quality,
-        "inside anchor curve": [inside_curve(anchor_point[1], q) for q in t_quality],
-        "bits saved": saved, "saved 95% low": lows, "saved 95% high": highs, "H(T) bits": caption_bits,
-        "efficiency": saved / caption_bits, "efficiency 95% low": np.array(lows) / caption_bits,
-        "efficiency 95% high": np.array(highs) / caption_bits})
+        f"test {x}": t_rate, f"test {column}": t_quality, "inside anchor curve": np.isfinite(point),
+        "bits saved": point, "saved 95% low": lows, "saved 95% high": highs,
+        "saved at least": [(low - r) * pixels for (low, _), r in zip(brackets, t_rate)],
+        "saved at most": [(high - r) * pixels for (_, high), r in zip(brackets, t_rate)],
+        "H(T) bits": mean_bits, "efficiency": point / mean_bits, "efficiency 95% low": e_lows,
+        "efficiency 95% high": e_highs})
 
 
 def bootstrap_bd(rows: pd.DataFrame, test: dict, anchor: dict, column: str = "psnr", x: str = "bpp_latent",
                  n_boot: int = N_BOOT, seed: int = 0) -> dict:
-    """BD-PSNR (in `column`'s unit) and BD-rate (%) of `test` against `anchor`, with 95 % paired bootstrap intervals."""
+    """BD-PSNR (in `column`'s unit) and BD-rate (%) of `test` against `anchor`, with 95 % paired bootstrap
+    intervals. The point estimate warns where a BD value is unreliable (`metrics.bd_rate`); its resamples do not."""
     import warnings
 
-    t, a = _paired(rows, test, anchor, column, x)
+    t, (a,) = _curves(rows, test, anchor, column, x)
 
     def both(picks):
         (tr, tq), (ar, aq) = t.means(picks), a.means(picks)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return bd_psnr(ar, aq, tr, tq), bd_rate(ar, aq, tr, tq)
+        return bd_psnr(ar, aq, tr, tq), bd_rate(ar, aq, tr, tq)
 
     n = len(t.images)
     point = both(np.arange(n))
     rng = np.random.default_rng(seed)
-    draws = np.array([both(rng.integers(n, size=n)) for _ in range(n_boot)])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the point estimate above has said it once
+        draws = np.array([both(rng.integers(n, size=n)) for _ in range(n_boot)])
     (psnr_lo, psnr_hi), (rate_lo, rate_hi) = _interval(draws[:, 0]), _interval(draws[:, 1])
     return {"BD-PSNR": point[0], "BD-PSNR 95% low": psnr_lo, "BD-PSNR 95% high": psnr_hi,
             "BD-rate %": point[1], "BD-rate 95% low": rate_lo, "BD-rate 95% high": rate_hi}
@@ -167,3 +255,22 @@ def paired_difference(rows: pd.DataFrame, test: dict, anchor: dict, column: str,
     draws = np.array([diff[rng.integers(len(diff), size=len(diff))].mean() for _ in range(n_boot)])
     low, high = _interval(draws)
     return {"difference": float(diff.mean()), "95% low": low, "95% high": high}
+
+
+# --- over training seeds -----------------------------------------------------------------------------
+
+def median_coverage(n: int) -> float:
+    """The probability that the range [min, max] of n seeds holds the median over all seeds (1 - 2 / 2^n):
+    94 % for 5 seeds, 75 % for 3."""
+    return 1 - 2 * 0.5**n
+
+
+def over_seeds(values) -> dict:
+    """Median over training seeds with the seed interval [min, max] and its coverage of the seeds' median."""
+    v = np.asarray(list(values), float)
+    v = v[np.isfinite(v)]
+    if len(v) == 0:
+        return {"median": float("nan"), "seed low": float("nan"), "seed high": float("nan"), "seeds": 0,
+                "coverage": float("nan")}
+    return {"median": float(np.median(v)), "seed low": float(v.min()), "seed high": float(v.max()), "seeds": len(v),
+            "coverage": median_coverage(len(v))}

@@ -31,30 +31,35 @@ def codec_models(p: Profile) -> dict[tuple[str, float], Recipe]:
 def caption_study(p: Profile, encoder) -> dict[StudyKey, Recipe]:
     """Notebook 05: where a caption pays. Keys are (variant, fusion, lmbda, detail, seed).
 
-    - ultra-low rates: `tcic`, its capacity-matched `control` (both positional cross-attention)
-      and `notext`; the caption at both ends (`conditional`) at the lowest rate;
-    - the ordinary rates: `tcic`, `control`, `notext` with SSA, the paper's block;
-    - a second training seed of `tcic` and `control` at the lowest rate (training noise);
-    - the caption-detail ladder at the lowest rate: captions naming colours, colours and patterns.
+    - ultra-low rates, trained by the profile's protocol (`p.low_rate`), `p.low_rate.seeds` training
+      seeds at the lowest rate and `other_seeds` at the others: `tcic`, its capacity-matched `control`
+      (both positional cross-attention), the text-free `notext` and `positional` (pxattn's positional
+      features, never a caption: the text-free envelope must include what the text path's layers give);
+    - the caption at both ends (`conditional`) and the caption-detail ladder at the lowest rate;
+    - the ordinary rates: `tcic`, `control`, `notext` with SSA, the paper's block (one seed).
     """
-    seed, lowest = p.train.seed, p.lowest_lmbda
+    lowest, lr = p.lowest_lmbda, p.low_rate
     keys: list[StudyKey] = []
     for lmbda in p.low_lmbdas:
-        keys += [("tcic", "pxattn", lmbda, "full", seed), ("control", "pxattn", lmbda, "full", seed),
-                 ("notext", "none", lmbda, "full", seed)]
-    keys.append(("conditional", "pxattn", lowest, "full", seed))
+        for seed in range(lr.seeds if lmbda == lowest else lr.other_seeds):
+            keys += [(variant, fusion, lmbda, "full", seed) for variant, fusion in LOW_RATE_ARMS]
+    for seed in range(lr.other_seeds):
+        keys.append(("conditional", "pxattn", lowest, "full", seed))
+        keys += [(variant, "pxattn", lowest, detail, seed) for detail in ("colour", "pattern")
+                 for variant in ("tcic", "control")]
     for lmbda in p.lmbdas:
-        keys += [(variant, fusion, lmbda, "full", seed) for variant, fusion in
+        keys += [(variant, fusion, lmbda, "full", p.train.seed) for variant, fusion in
                  (("tcic", "ssa"), ("control", "ssa"), ("notext", "none"))]
-    keys += [(variant, "pxattn", lowest, "full", seed + 1) for variant in ("tcic", "control")]
-    keys += [(variant, "pxattn", lowest, detail, seed) for detail in ("colour", "pattern") for variant in ("tcic", "control")]
     return {key: _tcic(p, encoder, *key) for key in keys}
 
 
+LOW_RATE_ARMS = (("tcic", "pxattn"), ("control", "pxattn"), ("notext", "none"), ("positional", "pxattn"))
+
+
 def is_extended(key: StudyKey, p: Profile) -> bool:
-    """A second seed, a ladder step or the caption at both ends: the studies beyond the core curves."""
-    variant, _, _, detail, seed = key
-    return variant == "conditional" or detail != "full" or seed != p.train.seed
+    """A ladder step or the caption at both ends: the studies beyond the core curves and their seeds."""
+    variant, _, _, detail, _ = key
+    return variant == "conditional" or detail != "full"
 
 
 def runnable_study(p: Profile, encoder) -> tuple[dict[StudyKey, Recipe], dict[StudyKey, Recipe]]:

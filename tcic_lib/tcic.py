@@ -73,20 +73,27 @@ class TCIC(Hyperprior):
                   h_a      N(0, scales_hat)           t = caption features (decoder only)
                    v          |
                    z --Q--> z_hat --h_s--> scales_hat
+
+    `reads_text=False` keeps the fusion blocks but never gives them a caption (they see "no
+    caption" in training and decoding): a text-free decoder with the same layers, e.g. the
+    positional features of `pxattn`, so an architecture's gain is never credited to the caption.
     """
 
-    def __init__(self, N: int = 64, M: int = 96, hyper_stages: int = 2, fusion: str = "ssa", text_dim: int = 512):
-        self.fusion, self.text_dim = fusion, int(text_dim)
+    def __init__(self, N: int = 64, M: int = 96, hyper_stages: int = 2, fusion: str = "ssa", text_dim: int = 512,
+                 reads_text: bool = True):
+        self.fusion, self.text_dim, self.reads_text = fusion, int(text_dim), bool(reads_text)
         super().__init__(N, M, hyper_stages)
         self.register_buffer("text_mean", torch.zeros(self.text_dim))
 
     @property
     def reads_captions(self) -> bool:
-        """Whether the decoder uses a caption (with fusion `none` it is the plain hyperprior)."""
-        return self.fusion != "none"
+        """Whether the decoder uses a caption (with fusion `none`, or `reads_text=False`, it never does)."""
+        return self.fusion != "none" and self.reads_text
 
     def config(self) -> dict:
-        return {**super().config(), "fusion": self.fusion, "text_dim": self.text_dim}
+        # reads_text is recorded only when False, so every earlier model keeps its architecture id
+        return {**super().config(), "fusion": self.fusion, "text_dim": self.text_dim} | (
+            {} if self.reads_text else {"reads_text": False})
 
     def condition(self, encoder, captions: list[str | None]) -> TextCondition:
         """Caption features for the model: encoded, centred; `None` (no caption) gives zeros."""

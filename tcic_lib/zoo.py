@@ -87,6 +87,7 @@ TCIC_VARIANTS = {  # variant -> (architecture, caption mode in training, fusion 
     "tcic": ("TCIC", "true", None),
     "control": ("TCIC", "unrelated", None),  # capacity-matched: TCIC's layers, captions of other scenes
     "notext": ("TCIC", "none", "none"),
+    "positional": ("TCIC", "none", None),  # pxattn's layers and positional features, never a caption: text-free
     "conditional": ("ConditionalTCIC", "true", None),  # the caption at both ends
 }
 
@@ -136,7 +137,7 @@ def _tcic_settings(variant: str, encoder, p: Profile, train: TrainConfig, fusion
                    dataset, detail: str) -> dict:
     arch, mode, forced_fusion = TCIC_VARIANTS[variant]
     model = {"N": p.codec.N, "M": p.codec.M, "hyper_stages": p.codec.hyper_stages, "fusion": forced_fusion or fusion,
-             "text_dim": encoder.dim}
+             "text_dim": encoder.dim} | ({"reads_text": False} if variant == "positional" else {})
     # the control differs from TCIC only in what its captions say: same dropout, same layers
     captions = {"mode": mode, "dropout": caption_dropout if mode != "none" else 0.0, "encoder": encoder.key}
     data = {**_data_settings(p, dataset), "captions": captions} | ({"detail": detail} if detail != "full" else {})

@@ -1,3 +1,6 @@
+import math
+from collections import Counter
+
 import numpy as np
 import pytest
 import torch
@@ -72,3 +75,19 @@ def test_photos_ship_offline():
         assert image.shape[0] == 3 and image.min() >= 0 and image.max() <= 1 and caption
     with pytest.raises(ValueError, match="unknown photo"):
         CaptionedPhotos(["kodim01"])
+
+
+def test_a_full_caption_tells_less_within_a_split_than_under_the_generator():
+    from tcic_lib.data import sample_scene, scene_information_bits, split_share
+
+    rng = np.random.default_rng(3)
+    shares = Counter(split_of(sample_scene(rng)) for _ in range(20_000))
+    assert abs(shares["test"] / 20_000 - split_share("test")) < 0.01  # the hash spreads contents evenly
+    scene = CaptionedShapes("test", 64, 1).scene(0)
+    assert caption_information_bits(scene, "full", "test") == pytest.approx(
+        caption_information_bits(scene) - math.log2(10))
+    assert caption_information_bits(scene, "colour", "test") == caption_information_bits(scene, "colour")
+    whole = scene_information_bits(scene, "test")
+    assert whole - caption_information_bits(scene, "full", "test") == pytest.approx(
+        6 * math.log2(110) + math.log2(2 * math.pi * max(abs(a - b) for a, b in zip(*scene.background))))
+    assert 55 < whole < 90  # a whole scene: tens of bits, where the codecs spend about a hundred

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from tcic_lib.ledger import (bits_ledger, bootstrap_bd, gaussian_conditional_variance, gaussian_mutual_information,
-                             gaussian_rate, paired_difference, quality_at, rate_at)
+                             gaussian_rate, over_seeds, paired_difference, quality_at, rate_at, upper_envelope)
 
 ANCHOR = (np.array([0.02, 0.04, 0.08]), np.array([22.0, 24.0, 26.0]))
 
@@ -62,3 +62,66 @@ def test_bootstrap_bd_and_paired_difference():
     diff = paired_difference(shifted, {"variant": "test", "setting": "s1"}, {"variant": "anchor", "setting": "s1"},
                              "psnr", n_boot=100)
     assert diff["difference"] == pytest.approx(0.5) and diff["95% low"] == pytest.approx(0.5)
+
+
+def test_a_curve_whose_quality_falls_with_rate_answers_nothing():
+    falling = (np.array([0.02, 0.04, 0.08]), np.array([24.0, 23.0, 26.0]))  # sorted by quality it looks fine
+    assert math.isnan(rate_at(*falling, 24.5))
+
+
+def test_no_interpolation_across_a_gap_in_rate_but_bounds_from_the_neighbours():
+    rows = _rows()
+    gap = rows["setting"] == "s1"  # the anchor's middle point jumps to 4x the rate: 0.02 -> 0.16
+    rows.loc[gap & (rows["variant"] == "anchor"), "bpp_latent"] = 0.16
+    rows.loc[gap & (rows["variant"] == "anchor"), "psnr"] = 27.0
+    table = bits_ledger(rows, {"variant": "test", "setting": "s1"}, {"variant": "anchor"}, 60.0, 4096, n_boot=20)
+    row = table.iloc[0]  # test at 24 dB lies between the anchor's 22 dB (0.02 bpp) and 26 dB (0.08 bpp)... now 0.16
+    assert not row["inside anchor curve"] and math.isnan(row["bits saved"]) and math.isnan(row["efficiency"])
+    assert row["saved at least"] == pytest.approx((0.02 - (0.04 - 30 / 4096)) * 4096)
+    assert row["saved at most"] == pytest.approx((0.08 - (0.04 - 30 / 4096)) * 4096)
+
+
+def test_the_reference_is_the_envelope_of_every_anchor():
+    rows = _rows()
+    worse = rows[rows["variant"] == "anchor"].assign(variant="worse", psnr=lambda t: t["psnr"] - 1.0)
+    table = bits_ledger(pd.concat([rows, worse]), {"variant": "test"}, [{"variant": "worse"}, {"variant": "anchor"}],
+                        60.0, 4096, n_boot=20)
+    assert np.allclose(table["bits saved"], 30.0)  # the better anchor sets the bound
+    r, q = upper_envelope(np.array([0.02, 0.04, 0.03, 0.08]), np.array([22.0, 24.0, 21.0, 26.0]))
+    assert np.allclose(r, [0.02, 0.04, 0.08]) and list(q) == [22.0, 24.0, 26.0]  # (0.03, 21 dB) is beaten
+
+
+def test_efficiency_divides_by_the_resampled_scenes_own_caption_bits():
+    rows = _rows(noise=1.0)
+    rows["caption_bits"] = 10.0 + rows["image"] * 2.0  # 10 to 48 bits per scene
+    for image, bits in rows.groupby("image")["caption_bits"].first().items():  # each scene saves half its H(T)
+        test = (rows["variant"] == "test") & (rows["image"] == image)
+        anchor = (rows["variant"] == "anchor") & (rows["image"] == image)
+        rows.loc[test, "bpp_latent"] = rows.loc[anchor, "bpp_latent"].to_numpy() - bits / 2 / 4096
+    table = bits_ledger(rows, {"variant": "test"}, {"variant": "anchor"}, "caption_bits", 4096, n_boot=200)
+    assert np.allclose(table["efficiency"], 0.5, atol=0.02)
+    assert (table["efficiency 95% high"] - table["efficiency 95% low"] < 0.05).all()  # ratio of means: tight
+
+
+def test_accuracies_pool_over_objects():
+    rows = pd.DataFrame([{"variant": "a", "setting": "s0", "image": i, "bpp_latent": 0.1, "psnr": 20.0,
+                          "attributes_right": right, "objects": objects}
+                         for i, (right, objects) in enumerate([(1, 1), (0, 3)])])
+    from tcic_lib.ledger import _Curve
+
+    _, quality = _Curve(rows, {"variant": "a"}, "attributes_accuracy", "bpp_latent").means(np.arange(2))
+    assert quality[0] == pytest.approx(0.25)  # 1 of 4 objects, not the mean of 100 % and 0 %
+
+
+def test_bd_warnings_of_the_point_estimate_reach_the_caller():
+    rows = _rows()
+    far = rows.copy()
+    far.loc[far["variant"] == "test", "psnr"] += 10.0  # no shared PSNR range
+    with pytest.warns(UserWarning):
+        bootstrap_bd(far, {"variant": "test"}, {"variant": "anchor"}, n_boot=5)
+
+
+def test_seed_summary():
+    summary = over_seeds([3.0, 1.0, 2.0, float("nan"), 5.0, 4.0])
+    assert summary["median"] == 3.0 and (summary["seed low"], summary["seed high"]) == (1.0, 5.0)
+    assert summary["seeds"] == 5 and summary["coverage"] == pytest.approx(0.9375)

@@ -8,7 +8,7 @@ from .photos import PHOTO_CAPTIONS, CaptionedPhotos, load_photo
 from .shapes import (
     COLOURS, DETAILS, GRID, PATTERNS, PLACES, SHAPES, SIZES, CaptionedShapes, Scene, ShapeObject,
     caption_for, caption_information_bits, object_box, object_layers, object_mask, render_scene, sample_scene,
-    split_of,
+    scene_information_bits, split_of, split_share,
 )
 
 __all__ = [
@@ -16,5 +16,5 @@ __all__ = [
     "open_dataset", "oxford_flowers", "PHOTO_CAPTIONS", "CaptionedPhotos", "load_photo", "COLOURS", "DETAILS", "GRID",
     "PATTERNS", "PLACES", "SHAPES", "SIZES", "CaptionedShapes", "Scene", "ShapeObject", "caption_for",
     "caption_information_bits", "object_box", "object_layers", "object_mask", "render_scene", "sample_scene",
-    "split_of",
+    "scene_information_bits", "split_of", "split_share",
 ]

@@ -235,16 +235,41 @@ def caption_for(scene: Scene, rng: np.random.Generator, detail: str = "full") ->
     return parts[0] if len(parts) == 1 else ", and ".join([", ".join(parts[:-1]), parts[-1]])
 
 
-def caption_information_bits(scene: Scene, detail: str = "full") -> float:
-    """Bits of scene content a caption of `detail` carries: -log2 p(content) under the generator.
+def split_share(split: str) -> float:
+    """The share of all scene contents a split holds (its hash buckets out of 10): rejection sampling
+    makes each content of the split that much more likely than the generator alone would."""
+    return len(SPLITS[split]) / 10
+
+
+def caption_information_bits(scene: Scene, detail: str = "full", split: str | None = None) -> float:
+    """Bits of scene content a caption of `detail` carries: -log2 p(content).
 
     Object count (1-3, uniform), their cells, and per object each attribute the caption names
     (uniform choices); the phrasing is chosen at random too but says nothing about the image.
+    With `split`, p is the split's own distribution: its scenes are rejection-sampled by a hash of
+    their full content, so a `full` caption tells log2(1 / split_share) bits less (3.3 for test);
+    a partial one names too little to tell which split a scene is in, and keeps its bits.
     """
     _check_detail(detail)
     n = len(scene.objects)
     per_object = sum(math.log2(_CHOICES[a]) for a in _NAMED[detail])
-    return math.log2(3) + math.log2(math.comb(GRID * GRID, n)) + n * per_object
+    bits = math.log2(3) + math.log2(math.comb(GRID * GRID, n)) + n * per_object
+    if split is not None and detail == "full":
+        bits += math.log2(split_share(split))
+    return bits
+
+
+BACKGROUND_LEVELS = 110  # each of the background's two colours has three channels drawn from 90..199
+
+
+def scene_information_bits(scene: Scene, split: str | None = None) -> float:
+    """Bits that fix a scene's whole image: its content (as a full caption names it), the background's
+    two colours, and its gradient's angle to the precision that moves no pixel by more than about one
+    grey level (1 / the largest colour difference, in radians). An ideal codec that knows the generator
+    sends these and renders the scene exactly: the source's own limit."""
+    colours = 6 * math.log2(BACKGROUND_LEVELS)
+    spread = max(1, max(abs(a - b) for a, b in zip(*scene.background)))
+    return caption_information_bits(scene, "full", split) + colours + math.log2(2 * math.pi * spread)
 
 
 class CaptionedShapes(Dataset):
