@@ -163,6 +163,31 @@ def notebook_seconds(profile_name: str, fresh_cache: bool) -> dict[str, float]:
                     os.environ[key] = value
 
 
+def ultra_low_minutes() -> dict:
+    """Minutes one ultra-low model of the cpu profile needs alone on this machine: its recipe's steps x one
+    measured training step (batch, 64 px scenes, a caption of the course's length), base and arm apart."""
+    from tcic_lib.plan import _text_condition
+
+    p = profile("cpu")
+    lr, text_dim = p.low_rate, p.clip.embed_dim
+    batch = torch.rand(p.train.batch_size, 3, p.data.image_size, p.data.image_size)
+    text = _text_condition(text_dim, p.train.batch_size)
+    text.tokens, text.mask = text.tokens[:, :CAPTION_TOKENS], text.mask[:, :CAPTION_TOKENS]
+    step = {fusion: train_step_seconds(TCIC(p.codec.N, p.codec.M, p.codec.hyper_stages, fusion=fusion, text_dim=text_dim),
+                                       batch, text if fusion != "none" else None) for fusion in ("none", "pxattn")}
+    base = lr.base_steps * step["none"] / 60
+    arm = lr.steps * step["pxattn"] / 60
+    return {"ultra_low step_s notext": step["none"], "ultra_low step_s pxattn": step["pxattn"],
+            f"ultra_low minutes: base ({lr.base_steps} steps)": base,
+            f"ultra_low minutes: one pxattn arm ({lr.steps} steps)": arm,
+            "ultra_low minutes: base + one arm (a model from scratch, alone)": base + arm,
+            "ultra_low minutes: one seed (base + tcic, control, positional, notext)": base + 3 * arm
+            + lr.steps * step["none"] / 60}
+
+
+CAPTION_TOKENS = 41  # the longest caption of a training batch of 8, on average (measured): TCIC.condition trims the rest
+
+
 def codec_times(model, x, text=None) -> tuple[float, float]:
     model.eval().update()
     with torch.no_grad():
@@ -208,6 +233,7 @@ def main(notebook_profiles: list[str]) -> dict:
     results["file_bytes_vs_estimate"] = header.total_bytes / estimate
     results["header_bytes"] = header.total_bytes - header.latent_bytes
 
+    results |= ultra_low_minutes()
     results |= cold_start()
     results["auto_text_encoder_offline_s"] = auto_encoder_seconds()  # must not wait on the network
     # notebooks with a fresh cache: quick (what CI sees), cpu (a learner's first run: the shipped models)

@@ -127,6 +127,7 @@ class LowRateConfig(_Replaceable):
     schedule: str = "step"  # of each arm's run
     seeds: int = 5  # training seeds of each arm at the lowest ultra-low rate (notebook 05's headline)
     other_seeds: int = 3  # at the other ultra-low rates, the ladder and the caption at both ends
+    bridge_lmbdas: tuple[float, ...] = ()  # text-free bases between the ultra-low and the ordinary rates
 
     def __post_init__(self):
         if self.protocol not in LOW_RATE_PROTOCOLS:
@@ -200,7 +201,7 @@ PROFILES: dict[str, Profile] = {
         clip=ClipConfig(embed_dim=32, width=64, layers=2, steps=40, batch_size=16),
         lmbdas=(0.01, 0.05), low_lmbdas=(0.001, 0.002), tcic_steps=60,
         low_rate=LowRateConfig("warm", steps=40, base_steps=40, anneal_from=0.01, anneal_steps=20, seeds=2,
-                               other_seeds=2), gan_steps=6, eval_images=8,
+                               other_seeds=2, bridge_lmbdas=(0.005,)), gan_steps=6, eval_images=8,
         n_boot=300, smoke=True,
     ),
     # `make course` on a laptop: the effects show, whole course in ~45 min on 2 cores (models ship)
@@ -212,7 +213,7 @@ PROFILES: dict[str, Profile] = {
         clip=ClipConfig(embed_dim=64, width=64, layers=2, steps=1500, batch_size=64),
         lmbdas=(0.0035, 0.013, 0.05), low_lmbdas=(0.0001, 0.00015, 0.0002), tcic_steps=6000,
         low_rate=LowRateConfig("warm", steps=4000, base_steps=4000, anneal_from=1e-3, anneal_steps=2000,
-                               warmup_steps=200, schedule="cosine"),
+                               warmup_steps=200, schedule="cosine", bridge_lmbdas=(0.0004, 0.001)),
         gan_steps=600, eval_images=48, train_extended=False,
     ),
     # Colab / workstation GPU, opt-in: bigger models, longer training (nothing ships for it)

@@ -160,14 +160,6 @@ def _interval(samples: np.ndarray) -> tuple[float, float]:
     return float(np.percentile(finite, 2.5)), float(np.percentile(finite, 97.5))
 
 
-def _curves(rows: pd.DataFrame, test: dict, anchors: dict | list[dict], column: str, x: str):
-    t = _Curve(rows, test, column, x)
-    refs = [_Curve(rows, a, column, x) for a in ([anchors] if isinstance(anchors, dict) else anchors)]
-    if any(not np.array_equal(t.images, a.images) for a in refs):
-        raise ValueError("test and anchor were measured on different images")
-    return t, refs
-
-
 def _reference(refs: list[_Curve], picks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The anchors' envelope (one anchor: its own curve) over the picked images."""
     points = [a.means(picks) for a in refs]
@@ -182,44 +174,79 @@ def _per_image_bits(rows: pd.DataFrame, where: dict, caption_bits, images: np.nd
     return np.full(len(images), float(caption_bits))
 
 
-def bits_ledger(rows: pd.DataFrame, test: dict, anchors: dict | list[dict], caption_bits: float | str, pixels: int,
-                column: str = "psnr", x: str = "bpp_latent", n_boot: int = N_BOOT, seed: int = 0,
+def bits_ledger(rows: pd.DataFrame, test: dict | list[dict], anchors: dict | list[dict], caption_bits: float | str,
+                pixels: int, column: str = "psnr", x: str = "bpp_latent", n_boot: int = N_BOOT, seed: int = 0,
                 max_rate_ratio: float = MAX_RATE_RATIO) -> pd.DataFrame:
     """Per rate point of `test`: bits per image saved at equal `column` against the anchors' curve (several
     anchors: their upper envelope, the best of them at each rate), H(T) and efficiency = saved / H(T), each
     with a 95 % paired bootstrap interval over images.
 
+    `test` may be a list: one selection per training seed, each with the same rate points; every number
+    is then the median over the seeds (`seed low` / `seed high`: their range), and the image interval is
+    that of the median (the same resampled images for every seed and every anchor).
     `caption_bits` is H(T) per image: a number, or the name of a per-image column (each scene's own
     H(T); the efficiency then divides by the resampled images' mean). Where the anchor curve must be
     extrapolated, or interpolated across a gap wider than `max_rate_ratio`, `inside anchor curve` is
     False and the estimate is NaN; `saved at least` / `saved at most` bound it from the anchor points
     on either side of the test's quality, which holds without any interpolation.
     """
-    t, refs = _curves(rows, test, anchors, column, x)
-    everything = np.arange(len(t.images))
-    bits = _per_image_bits(rows, test, caption_bits, t.images)
+    tests = [test] if isinstance(test, dict) else list(test)
+    curves = [_Curve(rows, t, column, x) for t in tests]
+    refs = [_Curve(rows, a, column, x) for a in ([anchors] if isinstance(anchors, dict) else anchors)]
+    if any(not np.array_equal(curves[0].images, c.images) for c in curves + refs):
+        raise ValueError("test and anchor were measured on different images")
+    everything = np.arange(len(curves[0].images))
+    bits = _per_image_bits(rows, tests[0], caption_bits, curves[0].images)
 
-    def saved(picks):
-        (t_rate, t_quality), (a_rate, a_quality) = t.means(picks), _reference(refs, picks)
-        return np.array([(rate_at(a_rate, a_quality, q) - r) * pixels if inside_curve(a_rate, a_quality, q, max_rate_ratio)
-                         else np.nan for r, q in zip(t_rate, t_quality)]), bits[picks].mean()
+    def saved(picks) -> tuple[np.ndarray, float]:  # (seeds, rate points) bits saved; mean H(T) of the picks
+        a_rate, a_quality = _reference(refs, picks)
+        out = []
+        for c in curves:
+            t_rate, t_quality = c.means(picks)
+            out.append([(rate_at(a_rate, a_quality, q) - r) * pixels
+                        if inside_curve(a_rate, a_quality, q, max_rate_ratio) else np.nan for r, q in zip(t_rate, t_quality)])
+        return np.array(out), bits[picks].mean()
 
-    (t_rate, t_quality), (a_rate, a_quality) = t.means(everything), _reference(refs, everything)
-    point, mean_bits = saved(everything)
+    per_seed, mean_bits = saved(everything)
+    point = np.median(per_seed, axis=0)
     rng = np.random.default_rng(seed)
     draws = [saved(rng.integers(len(everything), size=len(everything))) for _ in range(n_boot)]
-    saved_draws = np.array([d[0] for d in draws])
-    efficiency_draws = np.array([d[0] / d[1] for d in draws])
+    saved_draws = np.array([np.median(d[0], axis=0) for d in draws])
+    efficiency_draws = np.array([np.median(d[0], axis=0) / d[1] for d in draws])
+    t_rate, t_quality = (np.median([c.means(everything)[k] for c in curves], axis=0) for k in (0, 1))
+    a_rate, a_quality = _reference(refs, everything)
     brackets = [bracket(a_rate, a_quality, q) for q in t_quality]
     lows, highs = zip(*(_interval(saved_draws[:, k]) for k in range(len(t_rate))))
     e_lows, e_highs = zip(*(_interval(efficiency_draws[:, k]) for k in range(len(t_rate))))
     return pd.DataFrame({
-        f"test {x}": t_rate, f"test {column}": t_quality, "inside anchor curve": np.isfinite(point),
-        "bits saved": point, "saved 95% low": lows, "saved 95% high": highs,
+        f"test {x}": t_rate, f"test {column}": t_quality, "seeds": len(curves), "inside anchor curve": np.isfinite(point),
+        "bits saved": point, "seed low": per_seed.min(0), "seed high": per_seed.max(0),
+        "saved 95% low": lows, "saved 95% high": highs,
         "saved at least": [(low - r) * pixels for (low, _), r in zip(brackets, t_rate)],
         "saved at most": [(high - r) * pixels for (_, high), r in zip(brackets, t_rate)],
         "H(T) bits": mean_bits, "efficiency": point / mean_bits, "efficiency 95% low": e_lows,
         "efficiency 95% high": e_highs})
+
+
+def seed_summary(rows: pd.DataFrame, selections: list[dict], column: str, minus: list[dict] | None = None,
+                 n_boot: int = N_BOOT, seed: int = 0) -> dict:
+    """One number per training seed (the mean of `column` over the images of `selections[i]`, pooled for
+    accuracies; minus that of `minus[i]`, paired): the median over seeds, their range, and a 95 % paired
+    image-bootstrap interval of the median."""
+    curves = [_Curve(rows, s, column, "bpp_latent") for s in selections]
+    others = [_Curve(rows, s, column, "bpp_latent") for s in (minus or [])]
+    if any(not np.array_equal(curves[0].images, c.images) for c in curves + others):
+        raise ValueError("the selections were measured on different images")
+
+    def per_seed(picks) -> np.ndarray:
+        values = np.array([c.means(picks)[1][0] for c in curves])
+        return values - np.array([c.means(picks)[1][0] for c in others]) if others else values
+
+    n = len(curves[0].images)
+    values = per_seed(np.arange(n))
+    rng = np.random.default_rng(seed)
+    low, high = _interval(np.array([np.median(per_seed(rng.integers(n, size=n))) for _ in range(n_boot)]))
+    return over_seeds(values) | {"values": [float(v) for v in values], "image 95% low": low, "image 95% high": high}
 
 
 def bootstrap_bd(rows: pd.DataFrame, test: dict, anchor: dict, column: str = "psnr", x: str = "bpp_latent",
@@ -228,7 +255,9 @@ def bootstrap_bd(rows: pd.DataFrame, test: dict, anchor: dict, column: str = "ps
     intervals. The point estimate warns where a BD value is unreliable (`metrics.bd_rate`); its resamples do not."""
     import warnings
 
-    t, (a,) = _curves(rows, test, anchor, column, x)
+    t, a = _Curve(rows, test, column, x), _Curve(rows, anchor, column, x)
+    if not np.array_equal(t.images, a.images):
+        raise ValueError("test and anchor were measured on different images")
 
     def both(picks):
         (tr, tq), (ar, aq) = t.means(picks), a.means(picks)

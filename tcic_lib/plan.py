@@ -50,7 +50,20 @@ def caption_study(p: Profile, encoder) -> dict[StudyKey, Recipe]:
     for lmbda in p.lmbdas:
         keys += [(variant, fusion, lmbda, "full", p.train.seed) for variant, fusion in
                  (("tcic", "ssa"), ("control", "ssa"), ("notext", "none"))]
-    return {key: _tcic(p, encoder, *key) for key in keys}
+    study = {key: _tcic(p, encoder, *key) for key in keys}
+    return study | text_free_bases(p, encoder)
+
+
+def text_free_bases(p: Profile, encoder) -> dict[StudyKey, Recipe]:
+    """The text-free bases the ultra-low arms start from (every rate and seed), and bases at the bridge rates
+    between the ultra-low and the ordinary ones: members of the text-free envelope (none for `scratch`)."""
+    if not p.low_rate.has_base:
+        return {}
+    lowest, lr = p.lowest_lmbda, p.low_rate
+    keys = [("base", "none", lmbda, "full", seed) for lmbda in p.low_lmbdas
+            for seed in range(lr.seeds if lmbda == lowest else lr.other_seeds)]
+    keys += [("base", "none", lmbda, "full", seed) for lmbda in lr.bridge_lmbdas for seed in range(lr.other_seeds)]
+    return {key: zoo.base_recipe(encoder, p, key[2], key[4]) for key in keys}
 
 
 LOW_RATE_ARMS = (("tcic", "pxattn"), ("control", "pxattn"), ("notext", "none"), ("positional", "pxattn"))

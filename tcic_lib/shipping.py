@@ -99,3 +99,12 @@ def ship(checkpoint: Path, out_dir: Path | None = None, card: dict | None = None
     manifest[checkpoint.stem] = entry | (card or {})
     write_manifest(manifest, out_dir)
     return manifest[checkpoint.stem]
+
+
+RECIPE_STUDY = "recipe_study.json"  # benchmarks/recipe_study.py's result for the shipped profile
+
+
+def recipe_study(folder: Path | None = None) -> dict | None:
+    """The shipped result of the ultra-low recipe study ({"profile", "summary", "rows", "chosen"}), or None."""
+    path = Path(folder or shipped_dir()) / RECIPE_STUDY
+    return json.loads(path.read_text()) if path.is_file() else None

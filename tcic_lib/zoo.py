@@ -151,7 +151,7 @@ def base_recipe(encoder, p: Profile, lmbda: float, seed: int, dataset: tuple[str
     train = p.rd_train(lmbda, steps=lr.base_steps, seed=seed, lr=lr.lr, schedule="cosine", anneal_from=lr.anneal_from,
                        anneal_steps=lr.anneal_steps)
     settings = _tcic_settings("notext", encoder, p, train, "none", 0.0, dataset, "full")
-    return Recipe("tcic", f"base-seed{seed}", settings, p.data.n_val, variant="notext")
+    return Recipe("tcic", f"base-seed{seed}", settings, p.data.n_val, variant="notext", protocol="base")
 
 
 def low_rate_recipe(variant: str, encoder, p: Profile, lmbda: float, fusion: str = "pxattn", caption_dropout: float = 0.1,

@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 
 from tcic_lib.ledger import (bits_ledger, bootstrap_bd, gaussian_conditional_variance, gaussian_mutual_information,
-                             gaussian_rate, over_seeds, paired_difference, quality_at, rate_at, upper_envelope)
+                             gaussian_rate, over_seeds, paired_difference, quality_at, rate_at, seed_summary,
+                             upper_envelope)
 
 ANCHOR = (np.array([0.02, 0.04, 0.08]), np.array([22.0, 24.0, 26.0]))
 
@@ -125,3 +126,20 @@ def test_seed_summary():
     summary = over_seeds([3.0, 1.0, 2.0, float("nan"), 5.0, 4.0])
     assert summary["median"] == 3.0 and (summary["seed low"], summary["seed high"]) == (1.0, 5.0)
     assert summary["seeds"] == 5 and summary["coverage"] == pytest.approx(0.9375)
+
+
+def test_over_seeds_the_ledger_reports_the_median_and_the_range():
+    rows = _rows(noise=0.5)
+    seeds = []
+    for shift in (10, 30, 50):  # three "seeds" saving 10, 30 and 50 bits
+        extra = rows[rows["variant"] == "anchor"].assign(variant=f"seed{shift}", bpp_latent=lambda t: t["bpp_latent"]
+                                                         - shift / 4096)
+        seeds.append(extra)
+    table = bits_ledger(pd.concat([rows, *seeds]), [{"variant": f"seed{s}"} for s in (10, 30, 50)], {"variant": "anchor"},
+                        60.0, 4096, n_boot=50)
+    assert np.allclose(table["bits saved"], 30.0) and np.allclose(table["seed low"], 10.0)
+    assert np.allclose(table["seed high"], 50.0) and (table["seeds"] == 3).all()
+    summary = seed_summary(pd.concat([rows, *seeds]), [{"variant": f"seed{s}", "setting": "s0"} for s in (10, 30, 50)],
+                           "bpp_latent", minus=[{"variant": "anchor", "setting": "s0"}] * 3, n_boot=50)
+    assert summary["median"] == pytest.approx(-30 / 4096) and summary["seeds"] == 3
+    assert summary["image 95% low"] == pytest.approx(-30 / 4096)  # paired: the images' own rates cancel
