@@ -45,20 +45,39 @@ def _todo(recipes) -> dict:
 
 
 def train_all(recipes, profile_name: str, jobs: int = 2, encoder_spec: str = "minclip") -> list[str]:
-    """Train every recipe (and base) not yet shipped or cached, `jobs` at a time; returns the keys trained."""
+    """Train every recipe (and base) not yet shipped or cached, `jobs` at a time, in the order given (a base
+    just before the first recipe that needs it); returns the keys trained, in the order they finished."""
     todo = _todo(recipes)
-    waiting: dict[str | None, list] = {}
-    for r in todo.values():
-        waiting.setdefault(r.base.key() if r.base is not None and r.base.key() in todo else None, []).append(r)
-    trained = []
+    order = {key: i for i, key in enumerate(_in_priority(recipes, todo))}
+    blocked = {key: r.base.key() for key, r in todo.items() if r.base is not None and r.base.key() in todo}
+    ready = sorted((key for key in todo if key not in blocked), key=order.get)
+    trained: list[str] = []
     with ProcessPoolExecutor(max_workers=jobs) as pool:
-        submit = lambda rs: {pool.submit(_train_one, r, encoder_spec, profile_name): r for r in rs}  # noqa: E731
-        running = submit(waiting.pop(None, []))
-        while running:
+        running: dict = {}
+        while ready or running:
+            while ready and len(running) < jobs:
+                key = ready.pop(0)
+                running[pool.submit(_train_one, todo[key], encoder_spec, profile_name)] = key
             done = next(as_completed(running))
             running.pop(done)
             key, seconds = done.result()
             log.info("trained %s in %.1f min", key, seconds / 60)
             trained.append(key)
-            running |= submit(waiting.pop(key, []))
+            ready = sorted(ready + [k for k, base in blocked.items() if base == key], key=order.get)
+            blocked = {k: base for k, base in blocked.items() if base != key}
     return trained
+
+
+def _in_priority(recipes, todo: dict) -> list[str]:
+    """Keys of `todo` in the order of `recipes`, each base placed right before the first recipe that needs it."""
+    out: list[str] = []
+
+    def place(r) -> None:
+        if r.base is not None and r.base.key() in todo:
+            place(r.base)
+        if r.key() in todo and r.key() not in out:
+            out.append(r.key())
+
+    for r in recipes:
+        place(r)
+    return out
