@@ -202,32 +202,54 @@ def clip_image_features(encoder) -> FeatureExtractor:
     return FeatureExtractor(encoder.encode_image, dim, f"{encoder.name} image features")
 
 
+class SetMetrics:
+    """FID and KID (torchmetrics) of image sets against one set of real images, on patches (any sizes).
+
+    The real images' features are computed once (`reset_real_features=False`): every codec is then
+    compared with them at the cost of its own images only. Patch statistics need many patches: with
+    fewer than the feature width, FID's covariance is rank-deficient and its value is dominated by
+    noise (notebook 07 shows it).
+    """
+
+    def __init__(self, real: list[torch.Tensor], features: FeatureExtractor, patch: int | None = None,
+                 device: torch.device | str = "cpu"):
+        from torchmetrics.image.fid import FrechetInceptionDistance
+        from torchmetrics.image.kid import KernelInceptionDistance
+
+        self.features, self.device = features, torch.device(device)
+        self.patch = patch or patch_size_for(min(min(x.shape[-2:]) for x in real))
+        real_p = torch.cat([patches(x[None], self.patch) for x in real]).to(self.device)
+        self.n = len(real_p)
+        self.fid = FrechetInceptionDistance(feature=features, normalize=True, reset_real_features=False,
+                                            input_img_size=(3, self.patch, self.patch)).to(self.device)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*save all extracted features.*")
+            self.kid = KernelInceptionDistance(feature=features, normalize=True, subset_size=min(self.n, 100), subsets=20,
+                                               reset_real_features=False).to(self.device)
+        for start in range(0, self.n, FEATURE_BATCH):
+            for metric in (self.fid, self.kid):
+                metric.update(real_p[start:start + FEATURE_BATCH], real=True)
+
+    def __call__(self, fake: list[torch.Tensor]) -> dict:
+        fake_p = torch.cat([patches(x[None], self.patch) for x in fake]).to(self.device)
+        for metric in (self.fid, self.kid):
+            metric.reset()  # the fakes of the previous call; the real features stay
+            for start in range(0, len(fake_p), FEATURE_BATCH):
+                metric.update(fake_p[start:start + FEATURE_BATCH], real=False)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(0)  # KID's random subsets
+            kid_mean, kid_std = self.kid.compute()
+        return {"fid": float(self.fid.compute()), "kid": float(kid_mean), "kid_std": float(kid_std), "patches": self.n,
+                "patch_size": self.patch, "features": self.features.name}
+
+
+FEATURE_BATCH = 64  # patches per call of the feature network
+
+
 def fid_kid(real: list[torch.Tensor], fake: list[torch.Tensor], features: FeatureExtractor,
             patch: int | None = None) -> dict:
-    """FID and KID (torchmetrics) between the patches of two image sets (any sizes), with the features' name.
-
-    Patch statistics need many patches: with fewer than the feature width, FID's covariance is
-    rank-deficient and its value is dominated by noise (notebook 07 shows it).
-    """
-    from torchmetrics.image.fid import FrechetInceptionDistance
-    from torchmetrics.image.kid import KernelInceptionDistance
-
-    patch = patch or patch_size_for(min(min(x.shape[-2:]) for x in real))
-    real_p = torch.cat([patches(x[None], patch) for x in real])
-    fake_p = torch.cat([patches(x[None], patch) for x in fake])
-    n = len(real_p)
-    fid = FrechetInceptionDistance(feature=features, normalize=True, input_img_size=(3, patch, patch))
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*save all extracted features.*")
-        kid = KernelInceptionDistance(feature=features, normalize=True, subset_size=min(n, 100), subsets=20)
-    for metric in (fid, kid):
-        metric.update(real_p, real=True)
-        metric.update(fake_p, real=False)
-    with torch.random.fork_rng():
-        torch.manual_seed(0)  # KID's random subsets
-        kid_mean, kid_std = kid.compute()
-    return {"fid": float(fid.compute()), "kid": float(kid_mean), "kid_std": float(kid_std), "patches": n,
-            "patch_size": patch, "features": features.name}
+    """FID and KID between the patches of two image sets, with the features' name (`SetMetrics`, once)."""
+    return SetMetrics(real, features, patch)(fake)
 
 
 # Hand-crafted full-reference metrics (piq): no learned weights, so they work offline.
@@ -274,6 +296,7 @@ class QualityMetrics:
                              "use another (zoo.text_encoder('judge', profile), or pretrained CLIP)")
         self.encoder = encoder
         self._originals: dict[bytes, torch.Tensor] = {}  # original image -> its embedding (bounded: ORIGINALS_KEPT)
+        self._set_metrics: tuple[bytes, SetMetrics] | None = None  # FID/KID with the real images' features
         self.labels = {"psnr": "PSNR (dB)", "ms_ssim": "MS-SSIM"}
         self.labels |= {name: label for name, (_, label, _) in HANDCRAFTED.items()}
         self.unavailable: dict[str, str] = {}
@@ -353,10 +376,14 @@ class QualityMetrics:
         return found
 
     def set_level(self, reals: list[torch.Tensor], fakes: list[torch.Tensor]) -> dict:
-        """FID/KID on patches of the whole set ({} with the reason in `unavailable` when no features)."""
+        """FID/KID on patches of the whole set ({} with the reason in `unavailable` when no features); the
+        features of the same `reals` are computed once across calls."""
         if self.fid_features is None:
             return {}
-        result = fid_kid(reals, fakes, self.fid_features)
+        key = hashlib.sha1(b"".join(x.cpu().numpy().tobytes() for x in reals)).digest()
+        if self._set_metrics is None or self._set_metrics[0] != key:
+            self._set_metrics = (key, SetMetrics(reals, self.fid_features, device=self.device))
+        result = self._set_metrics[1](fakes)
         self.labels["fid"] = f"FID ({result['features']}, {result['patch_size']} px patches)"
         self.labels["kid"] = f"KID ({result['features']}, {result['patch_size']} px patches)"
         return result

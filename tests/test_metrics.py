@@ -8,7 +8,7 @@ import torch
 from tcic_lib import cli
 from tcic_lib.data import CaptionedPhotos
 from tcic_lib.evaluate import compressai_settings, evaluate, pil_settings, set_level_scores, summarize
-from tcic_lib.metrics import (HANDCRAFTED, FeatureExtractor, QualityMetrics, Unavailable, direction, fid_kid, ms_ssim,
+from tcic_lib.metrics import (HANDCRAFTED, FeatureExtractor, QualityMetrics, SetMetrics, Unavailable, direction, fid_kid, ms_ssim,
                               patch_size_for, patches)
 
 from .conftest import FakeEncoder
@@ -36,6 +36,9 @@ def test_fid_kid_grow_with_the_difference():
     near, distant = fid_kid(real, close, features), fid_kid(real, far, features)
     assert near["fid"] < distant["fid"] and near["kid"] < distant["kid"]
     assert distant["features"] == "colour statistics" and distant["patches"] == 8 * 5
+    once = SetMetrics(real, features)  # the real features computed once, for every set compared with them
+    again = [once(close), once(far), once(close)]
+    assert again[0] == again[2] == near and again[1] == distant
 
 
 def test_ms_ssim_says_what_it_computed():
