@@ -62,3 +62,11 @@ def test_sync_writes_paired_notebooks_without_outputs(tmp_path, root):
         assert all(not c.get("outputs") and c.get("execution_count") is None for c in nb.cells if c.cell_type == "code")
     committed = nbformat.read(root / "notebooks" / written[0].name, as_version=4)
     assert nbformat.read(written[0], as_version=4).cells[0].id == committed.cells[0].id  # unchanged cells keep ids
+
+
+def test_the_index_renders_the_goals_markdown():
+    from tcic_lib.course.runner import MATHJAX, _inline_markdown
+
+    assert _inline_markdown("a **bits ledger**, `zoo.fetch` and <script>") == (
+        "a <strong>bits ledger</strong>, <code>zoo.fetch</code> and &lt;script&gt;")
+    assert "inlineMath" in MATHJAX  # $H(T)$ is typeset on the page as in the notebooks' own

@@ -143,20 +143,33 @@ def notebook_outline(path: Path) -> tuple[str, list[str]]:
     return title, goals
 
 
+# the notebooks' own pages (nbconvert) render $...$ with MathJax from the same place
+MATHJAX = ("<script>window.MathJax={tex:{inlineMath:[['$','$']]}};</script>"
+           "<script async src='https://cdn.jsdelivr.net/npm/mathjax@3/es5/tex-chtml.js'></script>")
+
+
+def _inline_markdown(text: str) -> str:
+    """One line of markdown (bold, code, links; raw HTML escaped) as HTML, without the paragraph around it."""
+    import mistune
+
+    rendered = mistune.create_markdown(escape=True)(text).strip()
+    return rendered.removeprefix("<p>").removesuffix("</p>")
+
+
 def write_index(runs: list[NotebookRun], out_dir: Path, profile_name: str) -> Path:
     """index.html: the course map, each notebook's goals, its status, wall time and, for a failure, the cell."""
     def row(r: NotebookRun) -> str:
         title, goals = notebook_outline(r.source)
         status = {"ran": "ran", "skipped": "up to date (not rerun)"}.get(r.status, "<b>failed</b>")
         error = f"<br><code>{html.escape(r.error)}</code>" if r.error else ""
-        items = "".join(f"<li>{html.escape(goal)}</li>" for goal in goals)
+        items = "".join(f"<li>{_inline_markdown(goal)}</li>" for goal in goals)
         return (f'<tr><td><a href="{html.escape(r.html.name)}">{html.escape(title)}</a> '
                 f'(<a href="{html.escape(r.executed.name)}">ipynb</a>)<ol>{items}</ol></td><td>{status}{error}</td>'
                 f'<td style="text-align:right">{r.seconds:.0f} s</td></tr>')
 
     total = sum(r.seconds for r in runs)
     page = (
-        "<!doctype html><html><head><meta charset='utf-8'><title>tcic-course</title>"
+        "<!doctype html><html><head><meta charset='utf-8'><title>tcic-course</title>" + MATHJAX +
         "<style>body{font-family:sans-serif;max-width:70em;margin:auto} td{vertical-align:top;padding:.4em}"
         " ol{margin:.2em 0;font-size:90%}</style></head>"
         f"<body><h1>tcic-course, executed with the <code>{html.escape(profile_name)}</code> profile</h1>"
