@@ -89,6 +89,8 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=2, help="training processes at once, one thread each")
     parser.add_argument("--measure-only", action="store_true", help="measure what is trained; train nothing")
     parser.add_argument("--out", type=Path, default=Path("build"))
+    parser.add_argument("--ship", action="store_true", help="also store the result with the shipped checkpoints "
+                        "(notebook 05 shows it)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -106,8 +108,13 @@ def main() -> None:
     rows = measure(p, encoder, recipes)
     summary = table(rows)
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "recipe_study.json").write_text(json.dumps({"rows": rows.to_dict("records"),
-                                                            "summary": summary.reset_index().to_dict("records")}, indent=1))
+    result = {"profile": p.name, "lmbda": p.lowest_lmbda, "scenes": p.data.n_test, "chosen": p.low_rate.protocol,
+              "summary": summary.reset_index(names="candidate").to_dict("records"), "rows": rows.to_dict("records")}
+    (args.out / "recipe_study.json").write_text(json.dumps(result, indent=1))
+    if args.ship:
+        from tcic_lib.shipping import RECIPE_STUDY, shipped_dir
+
+        (shipped_dir() / RECIPE_STUDY).write_text(json.dumps(result, indent=1))
     text = (f"Recipe study, profile {p.name}, λ={p.lowest_lmbda:g}, {p.data.n_test} held-out scenes\n\n"
             + summary.round(3).to_markdown() + "\n\nper model:\n\n" + rows.round(3).to_markdown(index=False) + "\n")
     (args.out / "recipe_study.md").write_text(text)

@@ -86,7 +86,6 @@ assert out["x_hat"].shape == x.shape
 assert sum(q.numel() for q in model.parameters()) > sum(q.numel() for q in Factorized(p.codec.N, p.codec.M).parameters())
 
 # %% [markdown]
-# %% [markdown]
 # ## The Gaussian conditional, by hand
 # `h_s` predicts a scale $\sigma$ for every element of `y`. The coder sends the integer $\hat y$,
 # whose probability is the Gaussian's mass over its bin:
@@ -174,9 +173,12 @@ learned = summarize(rows)
 learned[["codec", "setting", "bpp_total", "bpp_latent", "psnr"]].round(3)
 
 # %% [markdown]
-# The estimate and the file nearly agree. On one image the gap is the header, the checksum and
-# the coder's final 4-byte state: `z` and `y` share one rANS string, so that state is paid once
-# (on the course's small scenes it is a noticeable share of the lowest rates of notebook 05).
+# Three rates, one set of names used in every notebook: `bpp_latent` is the **payload** (the
+# entropy-coded string), `bpp_caption` the caption stored in the file, `bpp_total` the **whole
+# file** (header, caption, payload, checksums). For JPEG and WebP the payload *is* the whole file.
+# How close is the payload to the model's estimate? On one image: the gap is the header, the
+# checksums and the coder's final 4-byte state (`z` and `y` share one rANS string, so that state is
+# paid once: on the course's small scenes a noticeable share of notebook 05's lowest rates).
 
 # %%
 m = models[("hyperprior", p.lmbdas[-1])]
@@ -215,12 +217,13 @@ for name in ("factorized", "hyperprior"):
 assert abs(ratios["factorized"] - 1) < 0.02
 
 # %% [markdown]
-# The hyperprior's file can come out *smaller* than its estimate. The coder does not use the
-# predicted scales themselves: it rounds each up to one of 64 tabulated scales. A model that is
-# over-confident (scales too small, as on a photo unlike its training scenes) pays less with
-# the wider table scales than its own likelihood says. Pricing `y` with the table scales (and
-# adding `z`'s estimate, which shares the string) should explain the file better; the `quick`
-# models are trained for seconds, and their gap is mostly outliers sent with the escape code.
+# The hyperprior's file and its estimate need not agree. The coder does not use the predicted
+# scales themselves: it rounds each to one of 64 tabulated scales (notebook 01's tables). A model
+# that is over-confident on an image unlike its training scenes (scales too small) can pay *less*
+# with the wider table scales than its own likelihood says; one that is well calibrated pays a
+# little *more*. Pricing `y` with the table scales (and adding `z`'s estimate, which shares the
+# string) should explain the file better than the model's own scales do; the `quick` models are
+# trained for seconds, and their gap is mostly outliers sent with the escape code.
 
 # %%
 hp = models[("hyperprior", p.lmbdas[-1])]
@@ -236,7 +239,8 @@ with torch.no_grad():
               for label, s in (("predicted scales", scales_hat), ("table scales", table_scales))}
 coded = unpack(encode(hp, photo)).latent_bytes - 4  # the string, less the coder's final state
 for label, value in priced.items():
-    print(f"z + y priced with {label:16s}: {value:.0f} B (file: {coded} B, ratio {coded / value:.4f})")
+    print(f"z + y priced with {label:16s}: {value:.0f} B (file: {coded} B, ratio {coded / value:.4f}: the file is "
+          f"{'larger' if coded > value else 'smaller'})")
 if not p.smoke:
     assert abs(coded / priced["table scales"] - 1) < abs(coded / priced["predicted scales"] - 1)
 

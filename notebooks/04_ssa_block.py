@@ -301,7 +301,9 @@ display(Markdown("\n".join(lines)))
 # - The SSA block is the identity until trained, so it can be added after every synthesis stage.
 # - On a task where the caption carries information the pixels lack, the blocks that read it
 #   can beat the one that does not, and shuffled captions tell a caption gain from a capacity gain.
-# - A single sentence vector says *which* patterns occur, not *where*: the mask reads the image to
-#   decide where. With few image bits there is little to read; notebook 05 puts these blocks in
-#   the hyperprior decoder (TCIC), measures them against a capacity-matched control at equal bits,
-#   and adds a block that binds words to places.
+# - A single sentence vector says *which* patterns occur, not *where*. Our SSA mask reads both the
+#   image features and the caption (a caption query against per-pixel keys); the reading above says,
+#   from this run's numbers, which of the two moves it more. Either way the *where* must come from
+#   the image features: with few image bits there is little to find. Notebook 05 puts these blocks
+#   in the hyperprior decoder (TCIC), measures them against a capacity-matched control at equal
+#   bits, and adds a block that binds words to places by their position.

@@ -75,12 +75,12 @@ logging.basicConfig(level=logging.INFO, format="%(message)s")  # the zoo says wh
 p = profile()
 g = seed_everything(p.data.seed)
 encoder = zoo.text_encoder("minclip", p, progress=False)
-lmbda = p.lmbdas[0]  # the lowest rate, where blur is worst
+lmbda = p.lmbdas[0]  # the lowest of the ordinary rates (notebook 05's ultra-low ones come later)
 print(f"profile {p.name}: fine-tuning at λ={lmbda:g} for {p.gan_steps} steps")
 
 # %% [markdown]
 # ## The blur, measured
-# The RD-trained TCIC at the lowest rate: its reconstructions carry less high-frequency energy
+# The RD-trained TCIC at the lowest ordinary rate: its reconstructions carry less high-frequency energy
 # (the mean squared Laplacian) than the originals.
 
 # %%

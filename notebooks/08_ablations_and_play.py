@@ -190,10 +190,11 @@ playground.panel()  # interactive in Jupyter / Colab; a static figure elsewhere
 # decoder also reads a caption through CLIP features (notebooks 01-04). A caption can save at most
 # what it tells about the image, $I(X;T) \le H(T)$ bits (notebook 05): next to the hundreds of bits
 # a scene takes at ordinary rates that is almost nothing, but at the ultra-low rates, where image
-# bits are scarce, a decoder that binds words to places draws what the caption names and saves a
-# large share of $H(T)$. A text-conditional discriminator then trades distortion for realism
-# (notebook 06), and many metrics, none judged by the encoder the decoder reads, tell the
-# trade-offs apart (notebook 07).
+# bits are scarce, a decoder that binds words to places can draw what the caption names; notebook
+# 05 measures how much of $H(T)$ it saves against the best text-free codec we have, over training
+# seeds. Notebook 06 measures what a text-conditional discriminator adds beyond fine-tuning
+# without one, and notebook 07 reads every codec with many metrics, none judged by the encoder
+# the decoder reads.
 #
 # **What to try next.** With a GPU, `TCIC_PROFILE=gpu` trains the same studies at 128 px; the
 # README's recipe trains TCIC, its control and the no-text model on CUB-200 captions (real photos,
