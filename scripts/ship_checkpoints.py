@@ -108,6 +108,7 @@ def main() -> None:
     parser.add_argument("--missing", action="store_true", help="print the commands that train what is not finished")
     parser.add_argument("--partial", action="store_true", help="ship what is finished; the card lists the commands for the rest")
     parser.add_argument("--train", type=int, metavar="JOBS", help="first train what is missing, JOBS processes at once")
+    parser.add_argument("--retire", action="store_true", help="remove shipped files no recipe of the course fetches")
     args = parser.parse_args()
     p = profile()
     encoder = zoo.text_encoder("minclip", p, progress=False)
@@ -118,8 +119,14 @@ def main() -> None:
     if args.missing or (missing and not args.partial):
         print("\n".join(zoo.train_command(r, p) for r in missing) or "nothing is missing")
         raise SystemExit(1 if missing else 0)
+    needed = set(recipes)
     recipes = {key: r for key, r in recipes.items() if zoo.available(r)}
     manifest = shipping.shipped_manifest(args.out)
+    if args.retire:
+        for key in [k for k in manifest if k not in needed]:
+            (args.out / manifest.pop(key)["file"]).unlink(missing_ok=True)
+            print(f"retired {key}")
+        shipping.write_manifest(manifest, args.out)
     for key, r in recipes.items():
         shipped = args.out / manifest[key]["file"] if key in manifest else None
         if shipped is not None and shipped.is_file():  # the file stays, its card is refreshed
