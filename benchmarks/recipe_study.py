@@ -116,7 +116,7 @@ def main() -> None:
 
         (shipped_dir() / RECIPE_STUDY).write_text(json.dumps(result, indent=1))
     text = (f"Recipe study, profile {p.name}, λ={p.lowest_lmbda:g}, {p.data.n_test} held-out scenes\n\n"
-            + summary.round(3).to_markdown() + "\n\nper model:\n\n" + rows.round(3).to_markdown(index=False) + "\n")
+            + summary.round(3).to_string() + "\n\nper model:\n\n" + rows.round(3).to_string(index=False) + "\n")
     (args.out / "recipe_study.md").write_text(text)
     print(text)
 

@@ -157,24 +157,28 @@ if "google.colab" in sys.modules:
 # offline real-image set.
 
 # %%
+import textwrap
+
 import matplotlib.pyplot as plt
 
 from tcic_lib.data import CaptionedPhotos, CaptionedShapes, caption_information_bits
 
 shapes = CaptionedShapes("train", size=p.data.image_size, n=p.data.n_train, seed=p.data.seed)
 photos = CaptionedPhotos()
-fig, axes = plt.subplots(1, 4, figsize=(12, 3.4))
+fig, axes = plt.subplots(1, 4, figsize=(12, 4.2))
 for k, ax in enumerate(axes[:3]):
     image, caption = shapes[k]
     ax.imshow(image.permute(1, 2, 0))
-    ax.set_title(f"{caption_information_bits(shapes.scene(k)):.0f} bits of content", fontsize=8)
-    ax.set_xlabel(caption, fontsize=6, wrap=True)
+    ax.set_title(f"a scene: {caption_information_bits(shapes.scene(k)):.0f} bits of content", fontsize=9)
+    ax.set_xlabel(textwrap.fill(caption, 42), fontsize=7)
 photo, photo_caption = photos[0]
 axes[3].imshow(photo.permute(1, 2, 0))
-axes[3].set_xlabel(photo_caption, fontsize=6, wrap=True)
+axes[3].set_title("a captioned photo", fontsize=9)
+axes[3].set_xlabel(textwrap.fill(photo_caption, 42), fontsize=7)
 for ax in axes:
     ax.set_xticks([])
     ax.set_yticks([])
+fig.tight_layout()
 plt.show()
 print(f"{len(shapes)} training scenes of {p.data.image_size} px; {len(photos)} captioned photos")
 assert shapes[0][0].shape == (3, p.data.image_size, p.data.image_size)

@@ -162,6 +162,8 @@ def low_rate_recipe(variant: str, encoder, p: Profile, lmbda: float, fusion: str
     seed (`base_recipe`), jointly or decoder-only. Its name says variant, fusion, protocol and seed.
     """
     lr = p.low_rate
+    if variant == "conditional" and lr.protocol == "shared":
+        lr = lr.replace(protocol="warm")  # its encoder and entropy model must learn to read the caption
     seed = train_changes.pop("seed", p.train.seed)
     schedule = {"steps": lr.steps, "seed": seed, "lr": lr.lr, "schedule": lr.schedule, "warmup_steps": lr.warmup_steps}
     if lr.protocol == "scratch":
