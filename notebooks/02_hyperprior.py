@@ -170,12 +170,14 @@ plt.show()
 settings = [model_setting(name, m, f"λ={lmbda:g}") for (name, lmbda), m in models.items()]
 rows = evaluate(settings, images, captions)
 learned = summarize(rows)
-learned[["codec", "setting", "bpp_total", "bpp_latent", "psnr"]].round(3)
+learned[["codec", "setting", "bpp_latent", "bpp_file", "bpp_total", "psnr"]].round(3)
 
 # %% [markdown]
-# Three rates, one set of names used in every notebook: `bpp_latent` is the **payload** (the
-# entropy-coded string), `bpp_caption` the caption stored in the file, `bpp_total` the **whole
-# file** (header, caption, payload, checksums). For JPEG and WebP the payload *is* the whole file.
+# Four rates, one set of names used in every notebook (`tcic_lib.evaluate`): `bpp_latent` is the
+# **payload** (the entropy-coded string), `bpp_file` the **file without its caption** (payload,
+# header, checksums: what to compare across codec families), `bpp_caption` the caption stored in
+# the file, `bpp_total` the **whole file**. For JPEG and WebP the payload *is* the file; these
+# codecs store no caption, so here `bpp_file` and `bpp_total` agree.
 # How close is the payload to the model's estimate? On one image: the gap is the header, the
 # checksums and the coder's final 4-byte state (`z` and `y` share one rANS string, so that state is
 # paid once: on the course's small scenes a noticeable share of notebook 05's lowest rates).

@@ -293,8 +293,8 @@ print("MyPlaceAttention == tcic_lib.fusion.PositionalCrossAttentionFusion; the u
 # %% [markdown]
 # ## 4. Training at the ultra-low rates: seeds, and a recipe that holds
 # At about a hundred bits per scene, training is fragile: most latent channels die, and which ones
-# survive depends on the random start. The course's first recipe (random weights, 12,000 steps)
-# gave two training seeds of TCIC 2.4 dB apart: more than the caption's effect. So every claim
+# survive depends on the random start. The course's first recipe (random weights, one long run)
+# gave training seeds whose PSNR differed by more than the caption's effect. So every claim
 # below rests on several **training seeds** (the seed covers all of a recipe's randomness), and
 # the recipe was chosen by measurement (`benchmarks/recipe_study.py`, at the lowest rate, three
 # seeds per candidate, about equal minutes):
@@ -397,7 +397,7 @@ at_lowest.groupby("variant")[["bpp_latent", "psnr", "attributes_accuracy"]].medi
 
 # %% [markdown]
 # Medians over the training seeds at the lowest rate, bits per pixel of the coded image (the
-# rANS payload; the file's 31-byte header and the caption are not in it).
+# rANS payload; the file's header and the caption are not in it).
 #
 # ## 6. The headline: the lowest rate, over seeds
 # Every number is the **median over training seeds**, with the seeds' range and a 95 % **image

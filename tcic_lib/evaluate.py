@@ -7,8 +7,11 @@ The result schema (every evaluation entry point returns it: notebooks 02, 05-08,
   λ=0.013), `variant` (tcic, control, notext, conditional; empty for image-only codecs),
   `condition` (the caption the decoder was given: true, shuffled, none), `image`, and any
   extra labels the caller adds (lmbda, fusion, detail, seed);
-- rates: `bpp_latent` (the coded image: entropy-coded strings, or a JPEG/WebP file),
-  `bpp_caption` (the caption stored in the file) and `bpp_total` (the whole file);
+- rates, one set of names for every notebook, in bits per pixel:
+  `bpp_latent` the **payload** (a learned codec's entropy-coded strings; a JPEG/WebP file is all payload),
+  `bpp_file` the **file without its caption** (payload + header + checksums: what to compare across
+  codec families), `bpp_caption` the caption stored in the file, `bpp_total` the **whole file**
+  (`bpp_file + bpp_caption`);
 - metrics: `psnr` always, `psnr_<region>` for masks given, the attribute counts of
   `tcic_lib.attributes` for scenes given, and whatever `QualityMetrics` computes.
 
@@ -37,7 +40,7 @@ from .metrics import bd_psnr, bd_rate, psnr
 PIL_FORMATS = {"jpeg": "JPEG", "webp": "WEBP"}
 LABELS = ("codec", "setting", "variant", "condition")
 EXTRA_LABELS = ("lmbda", "fusion", "detail", "seed")  # labels callers add; any text column is a label too
-RATES = ("bpp_latent", "bpp_caption", "bpp_total")
+RATES = ("bpp_latent", "bpp_file", "bpp_caption", "bpp_total")
 
 
 def pil_codec(x: torch.Tensor, fmt: str, quality: int) -> tuple[torch.Tensor, int]:
@@ -83,13 +86,14 @@ def pil_settings(fmt: str, qualities) -> list[CodecSetting]:
 
 def _whole_file(bpp: float) -> dict[str, float]:
     """The rates of a file that is all image (no caption in it)."""
-    return {"bpp_latent": bpp, "bpp_caption": 0.0, "bpp_total": bpp}
+    return {"bpp_latent": bpp, "bpp_file": bpp, "bpp_caption": 0.0, "bpp_total": bpp}
 
 
 def file_rates(data: bytes) -> dict[str, float]:
     """The three rates of a .tcic file."""
     header = unpack(data)
-    return {"bpp_latent": header.bpp_latent, "bpp_caption": 8 * header.caption_bytes / header.num_pixels,
+    caption = 8 * header.caption_bytes / header.num_pixels
+    return {"bpp_latent": header.bpp_latent, "bpp_file": header.bpp_total - caption, "bpp_caption": caption,
             "bpp_total": header.bpp_total}
 
 

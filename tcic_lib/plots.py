@@ -14,6 +14,10 @@ from .metrics import direction
 MARKERS = "osd^v<>phx*"
 
 
+RATE_LABELS = {"bpp_latent": "bits per pixel (payload)", "bpp_file": "bits per pixel (file, caption not counted)",
+               "bpp_total": "bits per pixel (whole file, caption included)"}
+
+
 def curves(ax, summary: pd.DataFrame, y: str, x: str = "bpp_total", by: str = "codec", label: str | None = None,
            **style) -> None:
     """One line per `by` group of `summary`, sorted by rate; the y label says which way is better."""
@@ -21,7 +25,7 @@ def curves(ax, summary: pd.DataFrame, y: str, x: str = "bpp_total", by: str = "c
         group = group.sort_values(x)
         ax.plot(group[x], group[y], marker=MARKERS[k % len(MARKERS)], label=str(name), **style)
     better = direction(y)
-    ax.set_xlabel({"bpp_total": "bits per pixel (whole file)", "bpp_latent": "bits per pixel (coded image)"}.get(x, x))
+    ax.set_xlabel(RATE_LABELS.get(x, x))
     ax.set_ylabel(f"{label or y} ({better} is better)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
