@@ -39,6 +39,8 @@ if "google.colab" in sys.modules and importlib.util.find_spec("tcic_lib") is Non
     sys.path.insert(0, repo_dir)
 
 # %%
+import math
+
 import matplotlib.pyplot as plt
 import torch
 from compressai.entropy_models import EntropyBottleneck
@@ -96,9 +98,15 @@ def my_noise_proxy(y: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
 # %%
 y_check = torch.randn(50_000, generator=g).requires_grad_(True)
 proxy = my_noise_proxy(y_check, g)
-assert abs((proxy - y_check).var().item() - 1 / 12) < 0.005 and (proxy - y_check).abs().max() <= 0.5
+error = (proxy - y_check).detach()
+assert abs(error.mean().item()) < 0.01, (f"the noise averages {error.mean().item():+.3f}: centre it on zero, "
+                                         "U(-0.5, 0.5) (torch.rand gives U(0, 1))")
+assert error.abs().max() <= 0.5, "the noise leaves the quantisation bin (|noise| > 0.5): uniform noise, not Gaussian"
+assert abs(error.var().item() - 1 / 12) < 0.005, f"noise variance {error.var().item():.4f}; uniform on a bin gives 1/12"
+assert proxy.requires_grad, "the proxy must stay differentiable: add noise to y, do not detach or round it"
 proxy.sum().backward()
-assert torch.equal(y_check.grad, torch.ones_like(y_check))  # the noise passes gradients straight through
+assert torch.equal(y_check.grad, torch.ones_like(y_check)), (
+    "the gradient must pass straight through (d proxy / d y = 1); rounding has gradient zero almost everywhere")
 print("noise proxy: error variance 1/12, gradient 1: ok")
 
 # %%
@@ -161,8 +169,11 @@ def my_rate_bits(likelihoods: torch.Tensor) -> torch.Tensor:
 
 # %%
 probabilities = torch.rand(4, 8, generator=g).clamp_min(1e-3)
-assert torch.allclose(my_rate_bits(probabilities), torch.tensor(estimated_bits({"y": probabilities})), rtol=1e-4)
-assert my_rate_bits(torch.full((8,), 0.5)).item() == 8.0  # eight fair coin flips: eight bits
+expected, yours = estimated_bits({"y": probabilities}), float(my_rate_bits(probabilities))
+assert abs(yours - expected * math.log(2)) > 1e-3 * expected, "that is in nats: bits need log2, not the natural log"
+assert abs(yours - expected / probabilities.numel()) > 1e-3 * expected, "that is bits per element: sum, not mean"
+assert abs(yours - expected) < 1e-4 * expected, f"{yours:.2f} bits, expected {expected:.2f}: the sum of -log2(p)"
+assert float(my_rate_bits(torch.full((8,), 0.5))) == 8.0, "eight fair coin flips (p = 1/2 each) are eight bits"
 print("rate estimate: ok")
 
 # %%

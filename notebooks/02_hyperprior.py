@@ -106,7 +106,12 @@ def my_gaussian_likelihood(y_hat: torch.Tensor, sigma: torch.Tensor) -> torch.Te
 y_hat_check = torch.tensor([0.0, 1.0, -2.0, 3.0])
 sigma_check = torch.tensor([0.5, 1.0, 2.0, 4.0])
 library = GaussianConditional(None)._likelihood(y_hat_check, sigma_check)
-assert torch.allclose(my_gaussian_likelihood(y_hat_check, sigma_check), library, atol=1e-6)
+yours = torch.as_tensor(my_gaussian_likelihood(y_hat_check, sigma_check))
+total = torch.as_tensor(my_gaussian_likelihood(torch.arange(-60.0, 61.0), torch.full((121,), 0.3))).sum().item()
+assert abs(total - 1) < 1e-3, (f"over all integers your probabilities sum to {total:.3f}, not 1: the probability of an "
+                               "integer is the Gaussian's mass over its bin, Φ((ŷ+½)/σ) − Φ((ŷ−½)/σ), not the density")
+assert torch.allclose(yours, library, atol=1e-6), (
+    "differs from CompressAI's: standardise by σ before the standard normal CDF, Φ((ŷ+½)/σ) − Φ((ŷ−½)/σ)")
 assert my_gaussian_likelihood(torch.zeros(1), torch.tensor([0.2])) > my_gaussian_likelihood(torch.zeros(1), torch.tensor([3.0]))
 print("Gaussian-conditional likelihood: ok;", [round(v, 4) for v in library.tolist()])
 
@@ -378,9 +383,14 @@ def my_bd_rate(rate_anchor, psnr_anchor, rate_test, psnr_test) -> float:
 # %%
 rates = np.array([0.1, 0.2, 0.4, 0.8])
 psnrs = np.array([30.0, 33.2, 36.1, 38.5])
-assert abs(my_bd_rate(rates, psnrs, 0.9 * rates, psnrs) - -10.0) < 1e-6  # 10 % fewer bits everywhere
+ten_percent = my_bd_rate(rates, psnrs, 0.9 * rates, psnrs)  # 10 % fewer bits everywhere
+assert abs(ten_percent + 0.1) > 1e-3, "that is a fraction: BD-rate is in percent (x 100)"
+assert abs(ten_percent - 10.0) > 1e-3, "the sign: fewer bits than the anchor is a negative BD-rate (test minus anchor)"
+assert abs(ten_percent - -10.0) < 1e-6, (f"{ten_percent:.3f} % for a curve that spends 10 % fewer bits everywhere: fit "
+                                         "log(rate), not rate, as a cubic in PSNR; average the log gap; exp(gap) - 1")
 shifted = np.array([30.4, 33.5, 36.3, 38.8])
-assert abs(my_bd_rate(rates, psnrs, rates, shifted) - bd_rate(rates, psnrs, rates, shifted)) < 1.0
+assert abs(my_bd_rate(rates, psnrs, rates, shifted) - bd_rate(rates, psnrs, rates, shifted)) < 1.0, (
+    "integrate both fits over the PSNR range the curves share only (the larger minimum to the smaller maximum)")
 print(f"BD-rate: yours {my_bd_rate(rates, psnrs, rates, shifted):+.2f} %, "
       f"library {bd_rate(rates, psnrs, rates, shifted):+.2f} %")
 

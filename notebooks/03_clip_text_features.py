@@ -221,9 +221,19 @@ class Lookup:  # a stub encoder: image i and caption "c<i>" share a feature; oth
         return None, torch.stack([torch.eye(3)[int(c[1])] if c.startswith("c") else -torch.ones(3) for c in captions])
 
 
+class Loud(Lookup):  # the wrong captions' embeddings point a little towards the image but are long
+    def encode(self, captions):
+        return None, torch.stack([torch.eye(3)[int(c[1])] if c.startswith("c") else
+                                  10 * (0.5 * torch.eye(3)[int(c[1])] + torch.ones(3)) for c in captions])
+
+
 stub_images = torch.arange(3.0).view(3, 1, 1, 1).expand(3, 3, 2, 2)
-assert my_prefers_true_caption(Lookup(), stub_images, ["c0", "c1", "c2"], ["x", "x", "x"]) == 1.0
+share = my_prefers_true_caption(Lookup(), stub_images, ["c0", "c1", "c2"], ["x", "x", "x"])
+assert isinstance(share, float) and 0 <= share <= 1, f"return the fraction of images, a float in [0, 1]; got {share!r}"
+assert share == 1.0, "every image's own caption is its nearest here: compare each image with its own two captions"
 assert abs(my_prefers_true_caption(Lookup(), stub_images, ["x", "x", "c2"], ["c0", "c1", "x"]) - 1 / 3) < 1e-6
+assert my_prefers_true_caption(Loud(), stub_images, ["c0", "c1", "c2"], ["w0", "w1", "w2"]) == 1.0, (
+    "a long embedding wins a raw dot product: compare cosine similarities (normalise both, F.normalize)")
 print("caption preference: ok")
 
 # %%

@@ -108,7 +108,20 @@ x = torch.randn(2, 16, 8, 8, generator=g)
 t = torch.randn(2, 32, generator=g)
 mine = MySSA(16, 32)
 assert torch.equal(mine(x, t), x), "an untrained SSA block must be the identity"
-print("identity at initialisation: ok")
+for layer in (mine.gamma[-1], mine.beta[-1]):  # as if trained: the caption now sets a scale and a shift
+    torch.nn.init.normal_(layer.weight, generator=g)
+with torch.no_grad():
+    out = mine(x, t)
+    mask = torch.sigmoid(torch.einsum("bkhw,bk->bhw", mine.mask_keys(x), mine.mask_weight + mine.mask_query(t))[:, None]
+                         + mine.mask_bias)
+    expected = x + mask * (mine.gamma(t)[..., None, None] * mine.norm(x) + mine.beta(t)[..., None, None])
+assert not torch.equal(out, x), "with trained text layers the block must change x: add the mask-gated affine to x"
+assert not torch.allclose(out, x + mine.gamma(t)[..., None, None] * mine.norm(x) + mine.beta(t)[..., None, None]), (
+    "the affine acts everywhere: gate it with the mask (x + mask * affine)")
+assert torch.allclose(out, expected, atol=1e-5), (
+    "affine = gamma(t) * norm(x) + beta(t), with gamma and beta per channel ([..., None, None]) and norm(x) "
+    "the normalised features (self.norm), not x itself")
+print("identity at initialisation, and the text-gated affine once trained: ok")
 
 # %% [markdown]
 # The library's `SSAFusion` is the same block behind the course's common fusion interface

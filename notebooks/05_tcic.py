@@ -256,7 +256,8 @@ class MyPlaceAttention(nn.Module):
 
 # %%
 encoder = zoo.text_encoder("minclip", p, progress=False)  # the course's mini-CLIP (notebook 03)
-tokens, pooled, mask = encoder.encode(captions[:2], return_mask=True)
+tokens, pooled, mask = encoder.encode([CaptionedShapes("test", p.data.image_size, 2).caption(i) for i in range(2)],
+                                      return_mask=True)
 text = TextCondition(pooled, tokens, mask)
 mine = MyPlaceAttention(16, encoder.dim).eval()
 library = PositionalCrossAttentionFusion(16, encoder.dim).eval()
@@ -474,6 +475,7 @@ anchor_curve = (np.array([0.02, 0.04, 0.08]), np.array([22.0, 24.0, 26.0]))
 answer = my_bits_saved(*anchor_curve, 0.02, 24.0, 4096)
 assert np.ndim(answer) == 0, f"return one number of bits (a float), got {type(answer).__name__} of shape {np.shape(answer)}"
 assert abs(my_bits_saved(*anchor_curve, 0.04, 24.0, 4096)) < 1e-6, "a point on the anchor's own curve saves nothing"
+assert float(answer) > 0, "the sign: bits saved = the anchor's rate at the test's PSNR minus the test's own rate"
 assert abs(answer - 0.02 * 4096) < 1e-6, (
     f"got {float(answer):.1f} bits, expected {0.02 * 4096:.1f}: the anchor needs 0.04 bpp for 24 dB, the test spends 0.02; "
     "bits per image = bpp difference x pixels")

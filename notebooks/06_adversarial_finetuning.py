@@ -128,8 +128,15 @@ def my_d_hinge(real, fake, mismatched, mismatch_weight=0.5):
 
 # %%
 scores = [torch.randn(4, 16, generator=g) for _ in range(3)]
-for w in (0.0, 0.25, 0.5, 1.0):
-    assert torch.allclose(my_d_hinge(*scores, mismatch_weight=w), d_hinge_loss(*scores, mismatch_weight=w)["d_loss"])
+real, fake, mismatched = scores
+assert torch.allclose(torch.as_tensor(my_d_hinge(real, fake, mismatched, mismatch_weight=0.0)),
+                      torch.relu(1 - real).mean() + torch.relu(1 + fake).mean()), (
+    "with no mismatched term: hinge on real scores, mean(relu(1 - D(real))), plus mean(relu(1 + D(fake)))")
+for w in (0.25, 0.5, 1.0):
+    assert torch.allclose(torch.as_tensor(my_d_hinge(*scores, mismatch_weight=w)),
+                          d_hinge_loss(*scores, mismatch_weight=w)["d_loss"]), (
+        f"at mismatch_weight={w}: a real image with a wrong caption counts as fake, and the two 'fake' terms share "
+        "the weight: (1 - w) * fake term + w * mismatched term")
 print("hinge loss with the mismatched-caption term, at every weight: ok")
 
 # %% [markdown]

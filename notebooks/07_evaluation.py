@@ -196,8 +196,12 @@ from torchmetrics.image.fid import _compute_fid
 
 a_feats, b_feats = torch.randn(200, 4, dtype=torch.float64), 1.5 * torch.randn(200, 4, dtype=torch.float64) + 0.3
 stats = [(f.mean(0), torch.cov(f.T)) for f in (a_feats, b_feats)]
-assert abs(my_frechet_distance(*stats[0], *stats[1]) - _compute_fid(*stats[0], *stats[1]).item()) < 1e-6
-assert abs(my_frechet_distance(*stats[0], *stats[0])) < 1e-6  # a set against itself
+assert abs(my_frechet_distance(*stats[0], *stats[0])) < 1e-6, (
+    "a set against itself must give 0: Tr(Σ + Σ - 2 (Σ Σ)^½) = 0 only with the -2 and the matrix square root")
+yours, reference = my_frechet_distance(*stats[0], *stats[1]), _compute_fid(*stats[0], *stats[1]).item()
+assert abs(yours - reference) < 1e-6, (
+    f"{yours:.4f}, expected {reference:.4f}: the square root is of the matrix product Σ1 Σ2 (scipy.linalg.sqrtm), "
+    "not of its entries, and the mean term is the squared distance ||μ1 - μ2||²")
 print(f"Fréchet distance: ok ({my_frechet_distance(*stats[0], *stats[1]):.4f})")
 
 # %% [markdown]

@@ -136,7 +136,10 @@ def my_cost_of(rows, fusion, lmbda, condition) -> float:
 toy = pd.DataFrame({"codec": "TCIC", "setting": "λ=0.1", "variant": "tcic", "fusion": "film", "lmbda": 0.1,
                     "condition": ["true", "true", "shuffled", "shuffled"], "image": [0, 1, 0, 1],
                     "bpp_latent": 0.1, "psnr": [30.0, 32.0, 29.0, 30.0]})
-assert abs(my_cost_of(toy, "film", 0.1, "shuffled") - 1.5) < 1e-9
+other = toy.assign(fusion="ssa", psnr=[10.0, 10.0, 40.0, 40.0])  # another fusion in the same table
+cost = my_cost_of(pd.concat([toy, other]), "film", 0.1, "shuffled")
+assert abs(cost + 1.5) > 1e-9, "the sign: the cost is PSNR with the true caption minus PSNR with the other one"
+assert abs(cost - 1.5) < 1e-9, f"{cost}: keep only the rows of this fusion and rate, then true minus `condition`"
 assert abs(my_cost_of(toy, "film", 0.1, "shuffled") - cost_table(toy).loc[("film", 0.1, "true"), "cost_of_shuffled"]) < 1e-9
 print("cost of a condition: ok")
 
