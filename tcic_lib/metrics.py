@@ -161,11 +161,9 @@ def patches(images: torch.Tensor, size: int) -> torch.Tensor:
 
 
 def patch_size_for(side: int, standard: int = 256) -> int:
-    """256 px as in HiFiC / MS-ILLM, halved until at least 2x2 patches fit (small images)."""
-    size = standard
-    while size > 8 and side < 2 * size:
-        size //= 2
-    return size
+    """256 px as in HiFiC / MS-ILLM for images of at least twice that; a smaller image is one patch (tiling a
+    64 px scene into 32 px patches, each resized to the feature network's input, adds cost, not information)."""
+    return standard if side >= 2 * standard else side
 
 
 class FeatureExtractor(torch.nn.Module):
@@ -268,9 +266,6 @@ def direction(metric: str) -> str:
     return "lower" if metric in LOWER_IS_BETTER else "higher"
 
 
-ORIGINALS_KEPT = 10_000  # original images whose embeddings QualityMetrics keeps
-
-
 class QualityMetrics:
     """Per-image full-reference metrics under honest names, plus set-level FID/KID.
 
@@ -295,7 +290,6 @@ class QualityMetrics:
             raise ValueError(f"{encoder.name} is the text encoder the codecs read: judging them with it is circular; "
                              "use another (zoo.text_encoder('judge', profile), or pretrained CLIP)")
         self.encoder = encoder
-        self._originals: dict[bytes, torch.Tensor] = {}  # original image -> its embedding (bounded: ORIGINALS_KEPT)
         self._set_metrics: tuple[bytes, SetMetrics] | None = None  # FID/KID with the real images' features
         self.labels = {"psnr": "PSNR (dB)", "ms_ssim": "MS-SSIM"}
         self.labels |= {name: label for name, (_, label, _) in HANDCRAFTED.items()}
@@ -343,7 +337,7 @@ class QualityMetrics:
         values |= self._handcrafted(x_hat, x)
         if self.encoder is not None:
             rec = torch.nn.functional.normalize(self.encoder.encode_image(x_hat), dim=-1)
-            orig = self._original_features(x)
+            orig = torch.nn.functional.normalize(self.encoder.encode_image(x), dim=-1)  # the encoder embeds each once
             values["clip_image"] = (rec * orig).sum(-1)
             if captions is not None:
                 text = torch.nn.functional.normalize(self.encoder.encode(list(captions))[1].to(rec.device), dim=-1)
@@ -351,17 +345,6 @@ class QualityMetrics:
         for name, metric in self._pyiqa.items():
             values[name] = metric(x_hat, x).flatten() if name == "dists" else metric(x_hat).flatten()
         return [{k: float(v[i]) for k, v in values.items()} for i in range(len(x))]
-
-    def _original_features(self, x: torch.Tensor) -> torch.Tensor:
-        """Normalised image embeddings of the originals, each computed once (every codec is compared with them)."""
-        keys = [hashlib.sha1(image.cpu().numpy().tobytes()).digest() for image in x]
-        missing = [i for i, key in enumerate(keys) if key not in self._originals]
-        if missing:
-            if len(self._originals) + len(missing) > ORIGINALS_KEPT:
-                self._originals.clear()
-            features = torch.nn.functional.normalize(self.encoder.encode_image(x[missing]), dim=-1)
-            self._originals.update({keys[i]: f for i, f in zip(missing, features)})
-        return torch.stack([self._originals[key] for key in keys])
 
     def _handcrafted(self, x_hat: torch.Tensor, x: torch.Tensor) -> dict[str, torch.Tensor]:
         import piq

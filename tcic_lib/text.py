@@ -10,6 +10,8 @@ Taught in notebooks/03_clip_text_features.
 
 from __future__ import annotations
 
+import hashlib
+
 import logging
 import os
 from dataclasses import dataclass
@@ -93,6 +95,9 @@ def normalize_images(images: torch.Tensor, size: int) -> torch.Tensor:
     return (images - mean) / std
 
 
+IMAGES_KEPT = 20_000  # image embeddings a TextEncoder keeps
+
+
 class TextEncoder:
     """A frozen CLIP: per-token and pooled caption features, image features, and a caption cache."""
 
@@ -105,6 +110,7 @@ class TextEncoder:
         self.dim = int(model.text_projection.shape[1] if isinstance(model.text_projection, torch.Tensor)
                        else model.text_projection.out_features)
         self._cache: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+        self._images: dict[bytes, torch.Tensor] = {}  # image bytes' digest -> embedding (bounded: IMAGES_KEPT)
 
     def __repr__(self) -> str:
         return f"TextEncoder({self.name!r}, dim={self.dim})"
@@ -117,6 +123,7 @@ class TextEncoder:
         """Move the encoder (and its caption cache) to `device`; returns itself."""
         self.model.to(device)
         self._cache = {c: (t.to(device), p.to(device)) for c, (t, p) in self._cache.items()}
+        self._images = {k: v.to(device) for k, v in self._images.items()}
         return self
 
     def _project(self, x: torch.Tensor) -> torch.Tensor:
@@ -155,8 +162,17 @@ class TextEncoder:
 
     @torch.no_grad()
     def encode_image(self, images: torch.Tensor) -> torch.Tensor:
-        """[0, 1] images (B, 3, H, W) -> image embeddings (B, D)."""
-        return self.model.encode_image(normalize_images(images.to(self.device), self.image_size))
+        """[0, 1] images (B, 3, H, W) -> image embeddings (B, D). Each image is embedded once and kept (up to
+        `IMAGES_KEPT`): the metrics of notebooks 06-07 embed every reconstruction for two scores."""
+        keys = [hashlib.sha1(image.detach().cpu().float().numpy().tobytes()).digest() for image in images]
+        new = {key: i for i, key in enumerate(keys) if key not in self._images}  # first place of each unseen image
+        if new:
+            if len(self._images) + len(new) > IMAGES_KEPT:
+                self._images.clear()
+            features = self.model.encode_image(normalize_images(images[list(new.values())].to(self.device),
+                                                                self.image_size))
+            self._images.update(zip(new, features))
+        return torch.stack([self._images[key] for key in keys])
 
 
 def retrieval_accuracy(encoder: TextEncoder, images: torch.Tensor, captions: list[str]) -> float:

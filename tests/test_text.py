@@ -5,7 +5,7 @@ import torch
 
 from tcic_lib import zoo
 from tcic_lib.config import profile
-from tcic_lib.text import MissingWeightsError, load_text_encoder, retrieval_accuracy, tokenize
+from tcic_lib.text import MissingWeightsError, load_text_encoder, normalize_images, retrieval_accuracy, tokenize
 
 
 @pytest.fixture(scope="module")
@@ -49,6 +49,15 @@ def test_cache_and_truncation_warning(encoder, caplog):
     assert torch.equal(encoder.encode([long])[1], first)
     with pytest.raises(ValueError, match="list"):
         encoder.encode("one string")
+
+
+def test_each_image_is_embedded_once_and_alike_in_any_batch(encoder):
+    images = torch.rand(5, 3, 32, 32)
+    together = encoder.encode_image(images)
+    assert torch.allclose(together, encoder.model.encode_image(normalize_images(images, encoder.image_size)), atol=1e-5)
+    kept = len(encoder._images)
+    again = encoder.encode_image(torch.cat([images[3:], images[:1], images[:1]]))  # seen before, one twice
+    assert len(encoder._images) == kept and torch.equal(again, together[[3, 4, 0, 0]])
 
 
 def test_minclip_learns_from_captions(encoder, quick):
