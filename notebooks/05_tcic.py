@@ -661,43 +661,52 @@ print("\n".join(f"{i}: {captions[i]}" for i in range(3)))
 # Written by the cell from the numbers above (nothing in it is typed in).
 
 # %%
-def fmt(row, unit="", scale=1.0, digits=2):
-    return (f"{scale * row['median']:.{digits}f}{unit} (seeds {scale * row['seed low']:.{digits}f} to "
-            f"{scale * row['seed high']:.{digits}f}; image interval {scale * row['image 95% low']:.{digits}f} to "
-            f"{scale * row['image 95% high']:.{digits}f})")
+def fmt(row, unit="", digits=2, percent=False):
+    """`median (seeds low to high; image interval low to high)` of one headline row."""
+    f = (lambda v: f"{v:.0%}") if percent else (lambda v: f"{v:.{digits}f}{unit}")
+    return (f"{f(row['median'])} (seeds {f(row['seed low'])} to {f(row['seed high'])}; image interval "
+            f"{f(row['image 95% low'])} to {f(row['image 95% high'])})")
+
+
+def saved_text(ledger_row, what="TCIC"):
+    """Bits saved against the envelope with its intervals, or the bounds where the envelope cannot be interpolated."""
+    if ledger_row["inside anchor curve"]:
+        return (f"{what} saves {ledger_row['bits saved']:.1f} bits per scene (seeds {ledger_row['seed low']:.1f} to "
+                f"{ledger_row['seed high']:.1f}; image interval {ledger_row['saved 95% low']:.1f} to "
+                f"{ledger_row['saved 95% high']:.1f}): **{ledger_row['efficiency']:.0%}** of H(T) = "
+                f"{ledger_row['H(T) bits']:.1f} bits (image interval {ledger_row['efficiency 95% low']:.0%} to "
+                f"{ledger_row['efficiency 95% high']:.0%})")
+    return (f"{what}'s quality lies where the envelope was not measured closely enough to interpolate; its neighbouring "
+            f"points bound the saving between {ledger_row['saved at least']:.0f} and {ledger_row['saved at most']:.0f} bits "
+            "per scene")
 
 
 h = headline
 n_seeds = int(h.loc["TCIC: PSNR (dB)", "seeds"])
 leads = int((seed_table["PSNR lead"] > 0).sum())
-efficiency_text = (f"**{lowest_ledger['efficiency']:.0%}** of H(T) = {lowest_ledger['H(T) bits']:.1f} bits "
-                   f"(image interval {lowest_ledger['efficiency 95% low']:.0%} to {lowest_ledger['efficiency 95% high']:.0%})"
-                   if lowest_ledger["inside anchor curve"] else
-                   f"not measured: TCIC's quality lies outside what the envelope covers there; the neighbouring "
-                   f"envelope points bound the saving between {lowest_ledger['saved at least']:.0f} and "
-                   f"{lowest_ledger['saved at most']:.0f} bits")
+gap_low, gap_high = seed_table["attribute gap"].min(), seed_table["attribute gap"].max()
+gap_text = (f"TCIC reads more objects right than its control in every seed (by {gap_low:.0%} to {gap_high:.0%})"
+            if gap_low > 0 else f"the gap over the control runs from {gap_low:+.0%} to {gap_high:+.0%} over seeds")
 both = both_ends.loc["both ends (conditional)"]
 decoder_only = both_ends.loc["decoder only (TCIC)"]
 both_reading = ("at least as well as" if both["bits saved"] >= decoder_only["bits saved"]
                 and both["attributes"] >= decoder_only["attributes"] else "worse than")
 display(Markdown(f"""
 - At the lowest rate ({h.loc['TCIC: bits per scene (payload)', 'median']:.0f} bits per scene of payload), over
-  {n_seeds} training seeds, TCIC reads colour and pattern right on {fmt(h.loc['TCIC: objects with colour and pattern right'], digits=2)}
-  of objects; its capacity-matched control on {fmt(h.loc['control: objects right'])}; TCIC with a shuffled caption on
-  {fmt(h.loc['TCIC with a shuffled caption: objects right'])}. The gap holds in every seed: from
-  {seed_table['attribute gap'].min():.0%} to {seed_table['attribute gap'].max():.0%}.
+  {n_seeds} training seeds, TCIC reads colour and pattern right on {fmt(h.loc['TCIC: objects with colour and pattern right'], percent=True)}
+  of objects; its capacity-matched control on {fmt(h.loc['control: objects right'], percent=True)}; TCIC with a shuffled
+  caption on {fmt(h.loc['TCIC with a shuffled caption: objects right'], percent=True)}: {gap_text}.
 - PSNR: TCIC {fmt(h.loc['TCIC: PSNR (dB)'], ' dB')}, control {fmt(h.loc['control: PSNR (dB)'], ' dB')}; TCIC minus
   control on the same scenes {fmt(h.loc['TCIC - control: PSNR (dB), same scenes'], ' dB')}, ahead in {leads} of {n_seeds}
   seeds. Standard deviation over seeds: TCIC {seed_spread['TCIC PSNR']:.2f} dB, control {seed_spread['control PSNR']:.2f} dB.
-- Against the text-free envelope TCIC saves {fmt(h.loc['TCIC: bits saved against the text-free envelope'], ' bits', digits=1)}
-  per scene: {efficiency_text}.
+- Against the text-free envelope: {saved_text(lowest_ledger)}.
 - The ladder (TCIC minus its control, medians over seeds): {'; '.join(f"{d}: H(T) {r['H(T) bits']:.0f} bits, attributes "
-  f"{r['attribute gain']:+.0%} (seeds {r['gain seed low']:+.0%} to {r['gain seed high']:+.0%}), bits saved {r['bits saved']:+.0f}"
-  for d, r in ladder_table.iterrows())}. Growth beyond the seed ranges at every step: attributes
-  {'yes' if ladder_growth['attribute gain'] else 'no'}, bits {'yes' if ladder_growth['bits saved'] else 'no'}.
-- The caption at both ends does {both_reading} the decoder-only TCIC: {both['bits saved']:+.1f} bits saved and
-  {both['attributes']:.0%} of objects right, against {decoder_only['bits saved']:+.1f} and {decoder_only['attributes']:.0%}
-  (medians over seeds).
+  f"{r['attribute gain']:+.0%} (seeds {r['gain seed low']:+.0%} to {r['gain seed high']:+.0%})" for d, r in ladder_table.iterrows())}.
+  Growth beyond the seed ranges at every step: attributes {'yes' if ladder_growth['attribute gain'] else 'no'}, bits saved
+  {'yes' if ladder_growth['bits saved'] else 'no'}.
+- The caption at both ends does {both_reading} the decoder-only TCIC, in bits saved against the envelope
+  ({both['bits saved']:+.1f} against {decoder_only['bits saved']:+.1f}; NaN where the envelope cannot be interpolated)
+  and in objects right ({both['attributes']:.0%} against {decoder_only['attributes']:.0%}), medians over seeds.
 """))
 
 # %% [markdown]

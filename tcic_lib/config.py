@@ -202,7 +202,7 @@ PROFILES: dict[str, Profile] = {
         train=TrainConfig(steps=60, batch_size=8, lr=1e-3, aux_lr=1e-3, val_every=15),
         clip=ClipConfig(embed_dim=32, width=64, layers=2, steps=40, batch_size=16),
         lmbdas=(0.01, 0.05), low_lmbdas=(0.001, 0.002), tcic_steps=60,
-        low_rate=LowRateConfig("warm", steps=40, base_steps=40, anneal_from=0.01, anneal_steps=20, seeds=2,
+        low_rate=LowRateConfig("shared", steps=40, base_steps=40, anneal_from=0.01, anneal_steps=20, seeds=2,
                                other_seeds=2, bridge_lmbdas=(0.005,)), gan_steps=6, eval_images=8,
         n_boot=300, smoke=True,
     ),
