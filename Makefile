@@ -7,7 +7,7 @@ CONSTRAINTS := constraints.txt
 STAMP := $(VENV)/.tcic-installed
 OFFLINE := HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 
-.PHONY: setup test course bench sync student clean help
+.PHONY: setup test course bench sync student nbgrader clean help
 
 help:
 	@echo "make course  execute every notebook (profile: \$$TCIC_PROFILE or auto) into build/course/"
@@ -15,6 +15,7 @@ help:
 	@echo "make bench   speed and size ratios (TCIC vs no-text, ours vs CompressAI) into build/bench.json"
 	@echo "make sync    re-pair notebooks/*.py with their .ipynb (jupytext) and strip outputs"
 	@echo "make student student notebooks (solutions replaced by NotImplementedError) into build/student/"
+	@echo "make nbgrader an nbgrader course (config + every assignment, exercises and checks marked) into build/nbgrader/"
 
 setup: $(STAMP)
 
@@ -38,6 +39,9 @@ bench: $(STAMP)
 
 student: $(STAMP)
 	$(PY) -m tcic_lib.course.student notebooks build/student
+
+nbgrader: $(STAMP)
+	$(PY) -m tcic_lib.course.nbgrader notebooks build/nbgrader
 
 sync: $(STAMP)
 	$(PY) -m tcic_lib.course.sync notebooks
