@@ -151,11 +151,15 @@ for fusion in ("film", "ssa"):
 # ## The playground
 # Pick a test image, edit its caption, move the rate: the **same bitstream** is decoded with
 # your caption. Try naming a different fill pattern or colour for one object, or deleting the
-# caption. The bpp does not move: the caption is decoder-side information.
+# caption. The bpp does not move: the caption is decoder-side information. The rates run from the
+# ultra-low ones of notebook 05 (positional cross-attention, where the caption decides what is
+# drawn) to the ordinary ones (SSA, where the image bits already carry it).
 
 # %%
 images, captions, scenes = shapes_test_scenes(p)
-tcic_models = {lmbda: zoo.fetch(zoo.tcic_recipe("tcic", encoder, p, lmbda), encoder, progress=False) for lmbda in p.lmbdas}
+tcic_models = {lmbda: zoo.fetch(zoo.tcic_recipe("tcic", encoder, p, lmbda, fusion="pxattn"), encoder, progress=False)
+               for lmbda in p.low_lmbdas}
+tcic_models |= {lmbda: zoo.fetch(zoo.tcic_recipe("tcic", encoder, p, lmbda), encoder, progress=False) for lmbda in p.lmbdas}
 playground = CaptionPlayground(tcic_models, encoder, images, captions)
 
 scene = scenes[0]
@@ -163,17 +167,21 @@ first = scene.objects[0]  # another colour and pattern for the first object, sai
 changed = replace(first, colour=next(c for c in COLOURS if c != first.colour),
                   pattern=next(q for q in PATTERNS if q != first.pattern))
 edited_caption = caption_for(replace(scene, objects=(changed, *scene.objects[1:])), np.random.default_rng(0))
-original = playground.update(0, captions[0], middle)
-edited = playground.update(0, edited_caption, middle)
-change = (original.x_hat - edited.x_hat).abs().mean().item()
 print("true caption:  ", captions[0])
 print("edited caption:", edited_caption)
-print(f"bpp {original.bpp:.4f} and {edited.bpp:.4f}; mean |change| of the decoded pixels: {change:.4f}")
-assert original.bpp == edited.bpp and change > 0  # same file, other decode
+views = {}
+for lmbda in (p.lowest_lmbda, middle):
+    original, edited = playground.update(0, captions[0], lmbda), playground.update(0, edited_caption, lmbda)
+    views[lmbda] = (original, edited)
+    change = (original.x_hat - edited.x_hat).abs().mean().item()
+    print(f"λ={lmbda:g}: file {original.bpp:.4f} bpp either way; mean |change| of the decoded pixels {change:.4f}")
+    assert original.bpp == edited.bpp  # same file, other decode
+original, edited = views[p.lowest_lmbda]
 
-fig, axes = plt.subplots(1, 3, figsize=(9, 3))
-for ax, (picture, title) in zip(axes, [(images[0], "original"), (original.x_hat, "true caption"),
-                                       (edited.x_hat, "edited caption")]):
+fig, axes = plt.subplots(1, 3, figsize=(9, 3.2))
+fig.suptitle(f"one file at λ={p.lowest_lmbda:g} ({original.bpp:.3f} bpp), two captions", fontsize=10)
+for ax, (picture, title) in zip(axes, [(images[0], "original"), (original.x_hat, "decoded, true caption"),
+                                       (edited.x_hat, "decoded, edited caption")]):
     ax.imshow(picture.permute(1, 2, 0).clamp(0, 1))
     ax.set_title(title, fontsize=9)
     ax.axis("off")
@@ -181,6 +189,67 @@ plt.show()
 
 # %%
 playground.panel()  # interactive in Jupyter / Colab; a static figure elsewhere
+
+# %% [markdown]
+# ## Your own image through a shipped model
+# Any image works (any size, greyscale or RGBA is converted): put its path below. Here, a photo that
+# ships with scikit-image stands in. The learned codecs were trained on 64 px synthetic scenes, so
+# on a photo they show how far a course-sized model carries, not what TCIC does on natural images;
+# CompressAI's pretrained hyperprior (`tcic fetch-weights`, then `--model bmshj2018-hyperprior`) is
+# the real-photo codec. The same from the command line:
+# `tcic compress my.png -o my.tcic --model tcic-ssa --quality 1 --caption "..."`.
+
+# %%
+from tcic_lib.bitstream import decode, encode
+from tcic_lib.data import load_photo
+from tcic_lib.evaluate import file_rates
+from tcic_lib.images import as_image_tensor
+
+your_image = as_image_tensor(load_photo("astronaut"))  # or: as_image_tensor(PIL.Image.open("my.png"))
+your_image = torch.nn.functional.interpolate(your_image[None], size=(128, 128), mode="area")[0]
+your_caption = "a person in a white space suit in front of a flag"
+model = tcic_models[middle]
+data = encode(model, your_image, your_caption)
+yours = decode(model, data, text_encoder=encoder)
+fig, axes = plt.subplots(1, 2, figsize=(6, 3.2))
+for ax, (picture, title) in zip(axes, [(your_image, "your image"),
+                                       (yours, f"decoded: {file_rates(data)['bpp_file']:.3f} bpp (caption not counted)")]):
+    ax.imshow(picture.permute(1, 2, 0).clamp(0, 1))
+    ax.set_title(title, fontsize=8)
+    ax.axis("off")
+plt.show()
+
+# %% [markdown]
+# ## Which model is which, across the course
+# | notebook | model | what it is |
+# |---|---|---|
+# | 01 | `EntropyBottleneck` on a fixed transform | a factorized entropy model, trained in the notebook |
+# | 02 | `factorized`, `hyperprior` | image-only codecs (`models.Factorized`, `models.Hyperprior`), three rates |
+# | 04 | painters | small decoders with each fusion block, trained in the notebook on one task |
+# | 05 | `tcic-pxattn`, `control-pxattn`, `positional`, `notext`, bases | ultra-low rates, shared-encoder recipe, several seeds |
+# | 05, 07, 08 | `tcic-ssa`, `control-ssa`, `notext` | ordinary rates (SSA); 07's `learned notext` is this `notext`, not 02's `hyperprior` |
+# | 05 | `conditional` | the caption at both ends (encoder and means), several seeds |
+# | 06 | `gan-*` | decoders of notebook 05's models fine-tuned with a discriminator (files unchanged) |
+# | 08 | the grid | one TCIC per fusion block at the middle rate |
+#
+# `tcic models` lists the named ones with their rates and test numbers; `checkpoints/README.md`
+# gives every shipped model's command, seed, steps and wall time.
+#
+# ## References
+# - J. Ballé, V. Laparra, E. P. Simoncelli, *End-to-end optimized image compression*, ICLR 2017. [arXiv:1611.01704](https://arxiv.org/abs/1611.01704)
+# - J. Ballé, D. Minnen, S. Singh, S. J. Hwang, N. Johnston, *Variational image compression with a scale hyperprior*, ICLR 2018. [arXiv:1802.01436](https://arxiv.org/abs/1802.01436)
+# - D. Minnen, J. Ballé, G. Toderici, *Joint autoregressive and hierarchical priors for learned image compression*, NeurIPS 2018. [arXiv:1809.02736](https://arxiv.org/abs/1809.02736)
+# - J. Ballé, N. Johnston, D. Minnen, *Integer networks for data compression with latent-variable models*, ICLR 2019. [openreview](https://openreview.net/forum?id=S1zz2i0cY7)
+# - A. D. Wyner, J. Ziv, *The rate-distortion function for source coding with side information at the decoder*, IEEE Trans. Inf. Theory 22(1), 1976. [doi:10.1109/TIT.1976.1055508](https://doi.org/10.1109/TIT.1976.1055508)
+# - X. Qin et al., *Perceptual image compression with cooperative cross-modal side information* (TCIC), 2023. [arXiv:2311.13847](https://arxiv.org/abs/2311.13847)
+# - W. Liao et al., *Text to image generation with semantic-spatial aware GAN* (SSA-GAN), CVPR 2022. [arXiv:2104.00567](https://arxiv.org/abs/2104.00567)
+# - M. Tao et al., *DF-GAN: a simple and effective baseline for text-to-image synthesis*, CVPR 2022. [arXiv:2008.05865](https://arxiv.org/abs/2008.05865)
+# - Y. Blau, T. Michaeli, *Rethinking lossy compression: the rate-distortion-perception tradeoff*, ICML 2019. [arXiv:1901.07821](https://arxiv.org/abs/1901.07821)
+# - F. Mentzer, G. Toderici, M. Tschannen, E. Agustsson, *High-fidelity generative image compression* (HiFiC), NeurIPS 2020. [arXiv:2006.09965](https://arxiv.org/abs/2006.09965)
+# - M. Muckley et al., *Improving statistical fidelity for neural image compression with implicit local likelihood models* (MS-ILLM), ICML 2023. [arXiv:2301.11189](https://arxiv.org/abs/2301.11189)
+# - M. Careil, M. J. Muckley, J. Verbeek, S. Lathuilière, *Towards image compression with perfect realism at ultra-low bitrates* (PerCo), ICLR 2024. [arXiv:2310.10325](https://arxiv.org/abs/2310.10325)
+# - A. Radford et al., *Learning transferable visual models from natural language supervision* (CLIP), ICML 2021. [arXiv:2103.00020](https://arxiv.org/abs/2103.00020)
+# - F. Brand, J. Seiler, A. Kaup, *On benefits and challenges of conditional interframe video coding in light of information theory*, 2023. [arXiv:2307.12864](https://arxiv.org/abs/2307.12864)
 
 # %% [markdown]
 # ## What you learned, and where the course leaves you
