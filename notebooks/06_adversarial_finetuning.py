@@ -68,7 +68,7 @@ from tcic_lib.config import profile, seed_everything
 from tcic_lib.evaluate import evaluate, model_setting, reconstruct, set_level_scores, shapes_test_scenes, summarize
 from tcic_lib.losses import d_hinge_loss
 from tcic_lib.metrics import QualityMetrics
-from tcic_lib.plots import crop_grid
+from tcic_lib.plots import crop_grid, object_box
 
 logging.basicConfig(level=logging.INFO, format="%(message)s")  # the zoo says where each model comes from
 
@@ -230,20 +230,19 @@ for rate in rates:
 
 # %% [markdown]
 # ## Side by side, at the ultra-low rate
-# Original, RD-only and fine-tuned reconstructions of the same files (a 2x zoom of the top-left
-# quarter).
+# Original, RD-only and fine-tuned reconstructions of the same files, each row a 2x zoom of the
+# half-size square of its scene that holds the most object pixels; the rate in a title is the
+# file's (the caption travels beside it).
 
 # %%
 side = p.data.image_size // 2
-grid = []
 for i in range(min(3, n_eval)):
     row = {"original": images[i]}
     for s in settings["ultra-low"]:
         x_hat, rate_of = reconstruct(s, images[i], captions[i], captions[i])
-        row[f"{s.codec}\n{rate_of['bpp_total']:.3f} bpp"] = x_hat
-    grid.append(row)
-crop_grid(grid, box=(0, 0, side, side), zoom=2)
-plt.show()
+        row[f"{s.codec}\n{rate_of['bpp_file']:.3f} bpp"] = x_hat
+    crop_grid([row], box=object_box(test_scenes[i], p.data.image_size, side), zoom=2)
+    plt.show()
 
 # %% [markdown]
 # ## What the discriminator does with a wrong caption

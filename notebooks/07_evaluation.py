@@ -60,7 +60,7 @@ from tcic_lib.data import CaptionedPhotos
 from tcic_lib.evaluate import (compressai_settings, curve, evaluate, model_setting, pil_settings, reconstruct,
                                set_level_scores, shapes_test_scenes, summarize)
 from tcic_lib.metrics import HANDCRAFTED, QualityMetrics, Unavailable, bd_psnr, bd_rate, direction, fid_kid
-from tcic_lib.plots import crop_grid, rd_rp_figure
+from tcic_lib.plots import crop_grid, object_box, rd_rp_figure
 from tcic_lib.pretrained import weights_report
 
 logging.basicConfig(level=logging.INFO, format="%(message)s")  # the zoo says where each model comes from
@@ -110,7 +110,7 @@ print(len(settings), "codec settings")
 # summary per setting with FID/KID over the whole set's patches.
 
 # %%
-images, captions, _ = shapes_test_scenes(p)
+images, captions, test_scenes = shapes_test_scenes(p)
 rows = evaluate(settings, images, captions, metrics=metrics)
 summary = summarize(rows).merge(set_level_scores(settings, images, captions, metrics), how="left")
 print(f"{len(rows)} rows: {len(images)} images x {len(settings)} settings")
@@ -160,8 +160,8 @@ bd_vs_webp.round(2)
 
 # %% [markdown]
 # ## What the numbers look like
-# The same test scene from several codecs at their lowest rates (a zoom of the top-left
-# quarter). JPEG's blocks, WebP's smoothing and the learned codecs' blur are different kinds of
+# The same test scene from several codecs at their lowest rates (a 2x zoom of the half-size
+# square that holds the most object pixels; each title's rate is the file's, caption not counted). JPEG's blocks, WebP's smoothing and the learned codecs' blur are different kinds of
 # error with different PSNR/LPIPS trade-offs.
 
 # %%
@@ -170,9 +170,8 @@ first = {s.codec: s for s in reversed(settings)}  # the lowest-rate setting of e
 panels = {"original": x}
 for name, s in first.items():
     x_hat, rates = reconstruct(s, x, caption, caption)
-    panels[f"{name}\n{rates['bpp_total']:.2f} bpp"] = x_hat
-side = p.data.image_size // 2
-crop_grid([panels], box=(0, 0, side, side), zoom=2)
+    panels[f"{name}\n{rates['bpp_file']:.2f} bpp"] = x_hat
+crop_grid([panels], box=object_box(test_scenes[0], p.data.image_size, p.data.image_size // 2), zoom=2)
 plt.show()
 
 # %% [markdown]

@@ -5,6 +5,8 @@ Taught in notebooks/07_evaluation; notebooks 05 and 08 use the same helpers.
 
 from __future__ import annotations
 
+import textwrap
+
 import matplotlib.pyplot as plt
 import pandas as pd
 import torch
@@ -12,6 +14,7 @@ import torch
 from .metrics import direction
 
 MARKERS = "osd^v<>phx*"
+LABEL_WIDTH = 36  # characters per line of an axis label: metric names with their backbone run to ~90
 
 
 RATE_LABELS = {"bpp_latent": "bits per pixel (payload)", "bpp_file": "bits per pixel (file, caption not counted)",
@@ -26,7 +29,7 @@ def curves(ax, summary: pd.DataFrame, y: str, x: str = "bpp_total", by: str = "c
         ax.plot(group[x], group[y], marker=MARKERS[k % len(MARKERS)], label=str(name), **style)
     better = direction(y)
     ax.set_xlabel(RATE_LABELS.get(x, x))
-    ax.set_ylabel(f"{label or y} ({better} is better)")
+    ax.set_ylabel(textwrap.fill(f"{label or y} ({better} is better)", LABEL_WIDTH), fontsize=9)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
 
@@ -50,6 +53,20 @@ def show_image(ax, image: torch.Tensor, title: str = "", zoom: int = 1) -> None:
     ax.imshow(image.clamp(0, 1).permute(1, 2, 0).cpu())
     ax.set_title(title, fontsize=8)
     ax.axis("off")
+
+
+def object_box(scene, size: int, side: int) -> tuple[int, int, int, int]:
+    """(top, left, side, side): the square crop of a CaptionedShapes scene holding the most object pixels,
+    so a zoomed figure shows objects, not background."""
+    import numpy as np
+
+    from .data import object_mask
+
+    mask = object_mask(scene, size).astype(np.int64)
+    counts = np.pad(mask.cumsum(0).cumsum(1), ((1, 0), (1, 0)))  # summed-area table
+    inside = counts[side:, side:] - counts[:-side, side:] - counts[side:, :-side] + counts[:-side, :-side]
+    top, left = np.unravel_index(np.argmax(inside), inside.shape)
+    return int(top), int(left), side, side
 
 
 def crop_grid(rows: list[dict[str, torch.Tensor]], box: tuple[int, int, int, int] | None = None, zoom: int = 1):

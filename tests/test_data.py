@@ -91,3 +91,17 @@ def test_a_full_caption_tells_less_within_a_split_than_under_the_generator():
     assert whole - caption_information_bits(scene, "full", "test") == pytest.approx(
         6 * math.log2(110) + math.log2(2 * math.pi * max(abs(a - b) for a, b in zip(*scene.background))))
     assert 55 < whole < 90  # a whole scene: tens of bits, where the codecs spend about a hundred
+
+
+def test_a_figure_crop_holds_the_objects_not_the_background():
+    from tcic_lib.data.shapes import ShapeObject, Scene, object_mask
+    from tcic_lib.plots import object_box
+
+    obj = ShapeObject("circle", "red", "large", "stripes", row=2, col=2)  # bottom-right cell
+    scene = Scene((obj,), ((0, 0, 0), (255, 255, 255)), 0.0)
+    size, side = 64, 32
+    top, left, h, w = object_box(scene, size, side)
+    mask = object_mask(scene, size)
+    assert (h, w) == (side, side) and 0 <= top <= size - side and 0 <= left <= size - side
+    assert mask[top:top + h, left:left + w].sum() == mask.sum() > 0  # the whole object is in the crop
+    assert mask[:side, :side].sum() < mask.sum()  # which the old top-left quarter missed
