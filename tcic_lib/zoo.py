@@ -189,7 +189,8 @@ def gan_recipe(variant: str, encoder, p: Profile, lmbda: float | None = None, co
     cfg = GANConfig(**{**asdict(GANConfig(lmbda=base.settings["train"]["lmbda"], steps=p.gan_steps,
                                           batch_size=p.train.batch_size, seed=p.train.seed)),
                        "conditional": conditional, **gan_changes})
-    name = f"gan-{variant}-{'textD' if conditional else 'plainD'}"
+    adversary = "noadv" if cfg.adv_weight == 0 else ("textD" if conditional else "plainD")
+    name = f"gan-{variant}-{adversary}"  # the no-adversary twin must not pass for a text-D run in the manifest
     return Recipe("gan", name, {"base": base.key(), "gan": asdict(cfg)}, p.data.n_val, base)
 
 

@@ -76,3 +76,14 @@ def test_divergence_stops_with_the_last_good_checkpoint(tmp_path):
         finetune(model, d, data, GANConfig(steps=4, batch_size=4, log_every=1, divergence_limit=1e-6), cond,
                  checkpoint=path, progress=False)
     assert load_checkpoint(path)["step"] == good
+
+
+def test_a_gan_run_is_named_after_its_adversary():
+    from tcic_lib import zoo
+    from tcic_lib.config import profile
+    from tests.conftest import FakeEncoder
+
+    p, encoder = profile("quick"), FakeEncoder()
+    names = {zoo.gan_recipe("tcic", encoder, p, conditional=c, **kw).name
+             for c, kw in ((True, {}), (False, {}), (True, {"adv_weight": 0.0}))}
+    assert names == {"gan-tcic-textD", "gan-tcic-plainD", "gan-tcic-noadv"}
