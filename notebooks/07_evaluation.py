@@ -60,7 +60,7 @@ from tcic_lib.data import CaptionedPhotos
 from tcic_lib.evaluate import (compressai_settings, curve, evaluate, model_setting, pil_settings, reconstruct,
                                set_level_scores, shapes_test_scenes, summarize)
 from tcic_lib.metrics import HANDCRAFTED, QualityMetrics, Unavailable, bd_psnr, bd_rate, direction, fid_kid
-from tcic_lib.plots import crop_grid, object_box, rd_rp_figure
+from tcic_lib.plots import crop_grid, objects_crop, rd_rp_figure
 from tcic_lib.pretrained import weights_report
 
 logging.basicConfig(level=logging.INFO, format="%(message)s")  # the zoo says where each model comes from
@@ -171,7 +171,7 @@ panels = {"original": x}
 for name, s in first.items():
     x_hat, rates = reconstruct(s, x, caption, caption)
     panels[f"{name}\n{rates['bpp_file']:.2f} bpp"] = x_hat
-crop_grid([panels], box=object_box(test_scenes[0], p.data.image_size, p.data.image_size // 2), zoom=2)
+crop_grid([panels], box=objects_crop(test_scenes[0], p.data.image_size, p.data.image_size // 2), zoom=2)
 plt.show()
 
 # %% [markdown]

@@ -55,7 +55,7 @@ def show_image(ax, image: torch.Tensor, title: str = "", zoom: int = 1) -> None:
     ax.axis("off")
 
 
-def object_box(scene, size: int, side: int) -> tuple[int, int, int, int]:
+def objects_crop(scene, size: int, side: int) -> tuple[int, int, int, int]:
     """(top, left, side, side): the square crop of a CaptionedShapes scene holding the most object pixels,
     so a zoomed figure shows objects, not background."""
     import numpy as np

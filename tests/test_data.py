@@ -95,12 +95,12 @@ def test_a_full_caption_tells_less_within_a_split_than_under_the_generator():
 
 def test_a_figure_crop_holds_the_objects_not_the_background():
     from tcic_lib.data.shapes import ShapeObject, Scene, object_mask
-    from tcic_lib.plots import object_box
+    from tcic_lib.plots import objects_crop
 
     obj = ShapeObject("circle", "red", "large", "stripes", row=2, col=2)  # bottom-right cell
     scene = Scene((obj,), ((0, 0, 0), (255, 255, 255)), 0.0)
     size, side = 64, 32
-    top, left, h, w = object_box(scene, size, side)
+    top, left, h, w = objects_crop(scene, size, side)
     mask = object_mask(scene, size)
     assert (h, w) == (side, side) and 0 <= top <= size - side and 0 <= left <= size - side
     assert mask[top:top + h, left:left + w].sum() == mask.sum() > 0  # the whole object is in the crop
