@@ -330,7 +330,7 @@ else:
 
 # %% [markdown]
 # The models of this notebook (`plan.caption_study`): at each ultra-low rate the four variants
-# above over several seeds, the text-free bases they start from (and bases at two "bridge" rates
+# above over several seeds, the text-free bases they start from (and bases at "bridge" rates
 # between the ultra-low and the ordinary ones, for the text-free envelope of section 7), the
 # caption-detail ladder and the caption at both ends; at the ordinary rates one seed of each with
 # SSA, the paper's block. In the `cpu` profile every one ships with the course
@@ -348,7 +348,8 @@ for key, r in left_out.items():
     print(f"not shipped, not trained here: {key}: {zoo.train_command(r, p)}")
 seeds_at = {lmbda: sorted({k[4] for k in models if k[0] == "tcic" and k[2] == lmbda and k[3] == "full"})
             for lmbda in p.low_lmbdas}
-print("training seeds per ultra-low rate:", {f"λ={lmbda:g}": seeds for lmbda, seeds in seeds_at.items()})
+print("training seeds per ultra-low rate:", {f"λ={lmbda:g}": seeds for lmbda, seeds in seeds_at.items()},
+      "; bridge rates:", ", ".join(f"λ={lmbda:g}" for lmbda in p.low_rate.bridge_lmbdas) or "none")
 
 # %%
 fig, ax = plt.subplots(figsize=(7, 3.5))

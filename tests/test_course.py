@@ -17,11 +17,13 @@ def _notebook(path, *cells):
 
 
 @pytest.mark.slow
-def test_course_survives_a_slow_cell_and_skips_what_is_done(tmp_path, capsys):
+def test_course_survives_a_slow_cell_and_skips_what_is_done(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("MPLBACKEND", "Agg")  # as `make test` runs
     notebooks, out = tmp_path / "nb", tmp_path / "out"
     notebooks.mkdir()
     _notebook(notebooks / "00_fast.ipynb", "x = 1 + 1", "print('done', x)",
-              "from tcic_lib.progress import tqdm\nfor _ in tqdm(range(3), desc='work'): pass")
+              "from tcic_lib.progress import tqdm\nfor _ in tqdm(range(3), desc='work'): pass",
+              "import matplotlib.pyplot as plt\nplt.plot([0, 1])\nplt.show()")
     _notebook(notebooks / "01_slow.ipynb", "import time", "time.sleep(30)  # a training cell on a slow machine")
     args = ["course", "--notebooks", str(notebooks), "--out", str(out), "--cell-timeout", "2"]
 
@@ -36,6 +38,7 @@ def test_course_survives_a_slow_cell_and_skips_what_is_done(tmp_path, capsys):
     assert "done 2" in executed.cells[1].outputs[0]["text"]
     bar = executed.cells[2].outputs[0]["text"]
     assert "3/3" in bar and "0/3" not in bar  # a text bar, kept in its last state for the exported page
+    assert any("image/png" in o.get("data", {}) for o in executed.cells[3].outputs)  # even under MPLBACKEND=Agg
 
     assert main(args) == 1
     rerun = capsys.readouterr().out

@@ -82,6 +82,8 @@ def execute_notebook(path: Path, out_dir: Path, cell_timeout: float | None = Non
 
     nb = nbformat.read(path, as_version=4)
     os.environ["TCIC_TEXT_PROGRESS"] = "1"  # text bars: their last state is what the exported page keeps
+    # figures inline whatever the caller's backend (`MPLBACKEND=Agg` would leave every plt.show() empty)
+    os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
     client = NotebookClient(nb, timeout=cell_timeout, kernel_name="python3", coalesce_streams=True,
                             resources={"metadata": {"path": str(path.parent)}})
     start, error = time.perf_counter(), ""
