@@ -29,8 +29,8 @@
 # *our* design, and every number in this course is measured here, never copied from the paper.
 #
 # **Learning goals**
-# 1. Know the profile that sizes every later notebook, and why the default is the one whose
-#    models ship.
+# 1. Know the profile that sizes every later notebook, and why the default (`cpu`) is the one
+#    whose models ship with the course.
 # 2. Know what runs offline and which pretrained weights are used when present.
 # 3. Meet CaptionedShapes: scenes whose captions carry a known number of bits.
 # 4. See, before running anything long, what each notebook will load and what it would train.
@@ -54,11 +54,13 @@ if "google.colab" in sys.modules and importlib.util.find_spec("tcic_lib") is Non
 
 # %% [markdown]
 # ## The profile: one knob for every size
-# `TCIC_PROFILE` picks it: `quick` (tests, about a minute a notebook), `cpu` (the default: the
-# sizes whose trained models ship with the course, so the effects show on a laptop and a GPU
-# only makes it faster), `gpu` (opt-in: bigger models that train for hours). A profile is a few
-# small configs (`data`, `codec`, `train`, `clip`) plus the rate points; every later notebook
-# reads its sizes from this object and hard-codes none.
+# `TCIC_PROFILE` picks it: `quick` (the tests: tiny models trained for seconds, numbers that mean
+# nothing), `cpu` (the default: the sizes whose trained models ship with the course, so the
+# effects show on a laptop and a GPU only makes it faster), `gpu` (opt-in: bigger models that
+# train for hours). A profile is a few small configs (`data`, `codec` with its channel widths
+# N and M, `train`, `clip`, the ultra-low-rate recipe `low_rate`) plus the rate points: the
+# weights λ of the rate-distortion loss `λ·255²·MSE + bits per pixel`, each giving one point of
+# a rate-distortion curve. Every later notebook reads its sizes from this object and hard-codes none.
 
 # %%
 import torch
@@ -81,7 +83,7 @@ sizes = {name: (prof.data.image_size, prof.data.n_train, prof.codec.N, prof.trai
 print("profile  (image px, train scenes, N, steps)")
 for name, size in sizes.items():
     print(f"  {name:6s} {size}")
-assert sizes["quick"] < sizes["cpu"] < sizes["gpu"]
+assert all(q < c < g for q, c, g in zip(sizes["quick"], sizes["cpu"], sizes["gpu"]))  # every size, not just the first
 
 # %% [markdown]
 # An unknown profile name is an error that names the valid ones:
@@ -119,14 +121,16 @@ print(f"{'tcic_lib':16s} {tcic_lib.__version__}")
 
 # %% [markdown]
 # ## Pretrained weights on this machine
-# The course uses three sets of pretrained weights **when they are on disk** and says so when
-# they are not. It never swaps in a different network under the same name:
+# The course uses pretrained weights **when they are on disk** and says so when they are not
+# (the list below is the library's; it includes CompressAI's own pretrained codecs, a reference
+# for notebook 07). It never swaps in a different network under the same name:
 #
 # - OpenAI CLIP ViT-B/32: the text encoder. Missing, the course trains its own mini-CLIP
 #   (notebook 03) and every plot says which encoder made it.
 # - AlexNet: calibrated LPIPS. Missing, LPIPS runs with random backbone weights and is
 #   labelled *uncalibrated*.
-# - Inception-v3: FID/KID as the literature computes them. Missing, FID uses a named substitute.
+# - Inception-v3: FID/KID as the literature computes them. Missing, FID/KID use other image
+#   features and every FID/KID label names them (notebook 07).
 #
 # Nothing below touches the network; it only looks at local files and caches.
 
@@ -165,22 +169,23 @@ from tcic_lib.data import CaptionedPhotos, CaptionedShapes, caption_information_
 
 shapes = CaptionedShapes("train", size=p.data.image_size, n=p.data.n_train, seed=p.data.seed)
 photos = CaptionedPhotos()
-fig, axes = plt.subplots(1, 4, figsize=(12, 4.2))
+fig, axes = plt.subplots(1, 4, figsize=(13, 4.8))
 for k, ax in enumerate(axes[:3]):
     image, caption = shapes[k]
     ax.imshow(image.permute(1, 2, 0))
-    ax.set_title(f"a scene: {caption_information_bits(shapes.scene(k)):.0f} bits of content", fontsize=9)
-    ax.set_xlabel(textwrap.fill(caption, 42), fontsize=7)
+    ax.set_title(f"a scene; its caption carries\n{caption_information_bits(shapes.scene(k)):.0f} bits", fontsize=10)
+    ax.set_xlabel(textwrap.fill(caption, 36), fontsize=9)
 photo, photo_caption = photos[0]
 axes[3].imshow(photo.permute(1, 2, 0))
 axes[3].set_title("a captioned photo", fontsize=9)
-axes[3].set_xlabel(textwrap.fill(photo_caption, 42), fontsize=7)
+axes[3].set_xlabel(textwrap.fill(photo_caption, 36), fontsize=9)
 for ax in axes:
     ax.set_xticks([])
     ax.set_yticks([])
 fig.tight_layout()
 plt.show()
 print(f"{len(shapes)} training scenes of {p.data.image_size} px; {len(photos)} captioned photos")
+print("bits each caption above carries:", [round(caption_information_bits(shapes.scene(k)), 1) for k in range(3)])
 assert shapes[0][0].shape == (3, p.data.image_size, p.data.image_size)
 
 # %% [markdown]
@@ -188,20 +193,23 @@ assert shapes[0][0].shape == (3, p.data.image_size, p.data.image_size)
 # The course's trained models come from one place (`zoo.fetch`): a checkpoint shipped with the
 # course, else the model cache, else training now. `plan.course_plan` says, per notebook, how many
 # models are ready and how many would be trained, with the training FLOPs counted
-# (`torch.utils.flop_counter`) and the time estimated from one measured step on this machine. In
-# the default `cpu` profile everything ships; a notebook that does train prints a line saying what
-# and for how long before it starts.
+# (`torch.utils.flop_counter`) and the time estimated from one measured step on this machine. The
+# table counts the zoo's models; notebooks 01 and 04 also train small models of their own, in a
+# few minutes each, with a progress bar. Whether every zoo model ships in this profile:
 
 # %%
 from tcic_lib.plan import course_plan
 
 plan_table = course_plan(p)
-print(f"{plan_table['to train'].sum()} models to train here, about {plan_table['est. minutes here'].sum():.0f} minutes")
+to_train = int(plan_table["to train"].sum())
+print(f"{to_train} zoo models to train here, about {plan_table['est. minutes here'].sum():.0f} minutes" if to_train
+      else f"every zoo model of profile {p.name} is shipped or cached: nothing to train")
 plan_table
 
 # %% [markdown]
 # ## What you learned, and what comes next
-# - One profile sizes the whole course; the default is the one whose models ship.
+# - One profile sizes the whole course; the default, `cpu`, is the one whose models ship (the plan
+#   above says whether any would train here).
 # - The course runs offline; pretrained weights are used when present and named when missing.
 # - CaptionedShapes scenes come with captions whose information content is known exactly.
 #

@@ -39,6 +39,7 @@ if "google.colab" in sys.modules and importlib.util.find_spec("tcic_lib") is Non
     sys.path.insert(0, repo_dir)
 
 # %%
+import tcic_lib  # noqa: F401  first: it quiets a deprecation warning compressai triggers on torch 2.14
 import math
 
 import matplotlib.pyplot as plt
@@ -59,7 +60,8 @@ print(f"profile {p.name}: {len(train_set)} training and {len(test_set)} test sce
 
 # %% [markdown]
 # ## A latent to code
-# Before learning a transform (notebook 02) we use JPEG's: the 4x4 block DCT. Each block's 16
+# Before learning a transform (notebook 02) we use JPEG's idea, the block DCT, on 4x4 blocks (JPEG's
+# are 8x8; our scenes are small). Each block's 16
 # coefficients per colour become 48 channels. We divide by a quantisation step `STEP` (in
 # pixel units, 0-255) so that rounding to integers is the only loss.
 
@@ -212,29 +214,33 @@ print(f"rate: {rates[0]:.2f} bpp at the start, {sum(rates[-10:]) / 10:.2f} bpp a
 assert sum(rates[-10:]) / 10 < rates[0]
 
 # %% [markdown]
-# The learned densities: low-frequency channels (the block means) are wide, high-frequency
-# channels are sharply peaked at zero, which is where the bits are saved.
+# The learned densities, each over 31 symbols around its channel's median: the DC channel (each
+# block's red mean) is wide and sits far from zero; the AC channels are sharply peaked at zero,
+# which is where the bits are saved.
 
 # %%
 entropy_model.eval()
-grid = torch.arange(-15.0, 16.0)  # integer symbols
-with torch.no_grad():
-    # one row per channel, every symbol of the grid: the model's probability mass for each
-    _, pmf = entropy_model(grid.view(1, 1, 1, -1).expand(1, y_test.shape[1], 1, -1).contiguous())
-fig, ax = plt.subplots(figsize=(6, 3))
-for channel, label in [(0, "DC (red)"), (1, "first AC (red)"), (15, "last AC (red)")]:
-    ax.plot(grid, pmf[0, channel, 0], marker=".", label=label)
-ax.set_xlabel("quantised value")
-ax.set_ylabel("probability")
-ax.legend()
+fig, axes = plt.subplots(1, 3, figsize=(11, 3))
+for ax, (channel, label) in zip(axes, [(0, "DC: the red block mean"), (1, "first AC (red)"), (15, "last AC (red)")]):
+    values = y_test[:, channel].median().round() + torch.arange(-15.0, 16.0)  # integer symbols around the median
+    with torch.no_grad():  # every channel gets the same symbols; we read the one we plot
+        _, pmf = entropy_model(values.view(1, 1, 1, -1).expand(1, y_test.shape[1], 1, -1).contiguous())
+    ax.bar(values, pmf[0, channel, 0], width=0.8)
+    ax.set_title(f"channel {channel}: {label}", fontsize=10)
+    ax.set_xlabel("quantised value (units of STEP)")
+axes[0].set_ylabel("probability mass")
+fig.tight_layout()
 plt.show()
+print(f"DC values of the test scenes: {y_test[:, 0].min():.1f} to {y_test[:, 0].max():.1f}; "
+      f"first AC within ±1 of zero: {(y_test[:, 1].abs() <= 1).float().mean():.0%}")
 
 # %% [markdown]
 # ## The real thing: rANS bytes
 # `update()` tabulates each channel's quantised CDF (with `update_quantiles=True` it also
 # recomputes the coder's range from the density, instead of trusting the slowly trained
 # auxiliary quantiles); `compress` then runs CompressAI's rANS
-# coder and returns real bytes. In eval mode the model rounds instead of adding noise, and
+# coder and returns real bytes. In eval mode the model rounds instead of adding noise (CompressAI
+# rounds each channel around its median m: `round(y - m) + m`), and
 # its likelihoods give the estimate to compare with.
 
 # %%

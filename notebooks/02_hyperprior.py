@@ -17,7 +17,7 @@
 # Notebook 01 coded a fixed transform with one density per channel. Now the transform is
 # learned (`g_a`, `g_s`), and a **hyperprior** sends a little side information `z` that tells
 # the decoder how wide each latent's Gaussian is (Ballé et al. 2018). Both are trained with the
-# rate-distortion loss, and we compare real files against JPEG and WebP at matched rates.
+# rate-distortion loss, and we compare real files against JPEG and WebP.
 #
 # **Learning goals**
 # 1. Derive and code the Gaussian-conditional likelihood of a quantised latent, and see the
@@ -38,6 +38,7 @@ if "google.colab" in sys.modules and importlib.util.find_spec("tcic_lib") is Non
     sys.path.insert(0, repo_dir)
 
 # %%
+import tcic_lib  # noqa: F401  first: it quiets a deprecation warning compressai triggers on torch 2.14
 import inspect
 import logging
 
@@ -57,7 +58,8 @@ from tcic_lib.metrics import bd_psnr, bd_rate
 from tcic_lib.models import Factorized, Hyperprior, pad_to_multiple
 from tcic_lib.quantization import estimated_bits
 
-logging.basicConfig(level=logging.INFO, format="%(message)s")  # the zoo says where each model comes from
+logging.basicConfig(level=logging.WARNING, format="%(message)s")
+logging.getLogger("tcic_lib").setLevel(logging.INFO)  # the zoo says where each model comes from
 
 p = profile()
 seed_everything(p.data.seed)
@@ -181,11 +183,12 @@ learned[["codec", "setting", "bpp_latent", "bpp_file", "bpp_total", "psnr"]].rou
 # Four rates, one set of names used in every notebook (`tcic_lib.evaluate`): `bpp_latent` is the
 # **payload** (the entropy-coded string), `bpp_file` the **file without its caption** (payload,
 # header, checksums: what to compare across codec families), `bpp_caption` the caption stored in
-# the file, `bpp_total` the **whole file**. For JPEG and WebP the payload *is* the file; these
-# codecs store no caption, so here `bpp_file` and `bpp_total` agree.
-# How close is the payload to the model's estimate? On one image: the gap is the header, the
-# checksums and the coder's final 4-byte state (`z` and `y` share one rANS string, so that state is
-# paid once: on the course's small scenes a noticeable share of notebook 05's lowest rates).
+# the file, `bpp_total` the **whole file**. These codecs store no caption (`bpp_caption` is 0, not
+# shown), so here `bpp_file` and `bpp_total` agree.
+# How close is the payload to the model's estimate, and the file to the payload? On one image:
+# the payload exceeds the estimate by the coder's final 4-byte state (`z` and `y` share one rANS
+# string, so it is paid once) and a little for the tabulated scales (below); the file adds the
+# header, whose checksums are part of it.
 
 # %%
 m = models[("hyperprior", p.lmbdas[-1])]
@@ -194,16 +197,16 @@ data = encode(m, x0)
 header = unpack(data)
 with torch.no_grad():
     est_bytes = estimated_bits(m(x0[None])["likelihoods"]) / 8
-print(f"estimate {est_bytes:.1f} B of latents; file: {header.latent_bytes} B of latents (one string) + "
-      f"{header.total_bytes - header.latent_bytes} B header = {header.total_bytes} B")
+print(f"estimate {est_bytes:.1f} B; payload {header.latent_bytes} B (one string: {header.latent_bytes - est_bytes:.1f} B "
+      f"over the estimate); file = payload + {header.total_bytes - header.latent_bytes} B header = {header.total_bytes} B")
 assert len(header.strings) == 1
 with torch.no_grad():
     assert torch.equal(decode(m, data), m(x0[None])["x_hat"][0].clamp(0, 1))  # decoder == model's reconstruction
 
 # %% [markdown]
 # The same on a real photo of 512x768 pixels (scikit-image's `coffee`, resized), for both
-# codecs at the highest rate. The factorized model's file is its estimate plus a header of
-# about 30 bytes and the coder's final 4-byte state.
+# codecs at the highest rate. The factorized model's file should be its estimate plus the header
+# and the coder's final 4-byte state.
 
 # %%
 from PIL import Image
@@ -219,18 +222,18 @@ for name in ("factorized", "hyperprior"):
         est_bytes = estimated_bits(codec(photo[None])["likelihoods"]) / 8
     overhead = header.total_bytes - header.latent_bytes + 4  # header, checksum and the rANS flush
     ratios[name] = header.total_bytes / (est_bytes + overhead)
-    print(f"{name:10s} 512x768: file {header.total_bytes} B, estimate + header {est_bytes + overhead:.0f} B, "
-          f"ratio {ratios[name]:.4f}, {header.bpp_total:.3f} bpp")
+    print(f"{name:10s} 512x768: file {header.total_bytes} B, estimate + header ({overhead - 4} B) + 4 B = "
+          f"{est_bytes + overhead:.0f} B, ratio {ratios[name]:.4f}, {header.bpp_total:.3f} bpp")
 assert abs(ratios["factorized"] - 1) < 0.02
 
 # %% [markdown]
 # The hyperprior's file and its estimate need not agree. The coder does not use the predicted
-# scales themselves: it rounds each to one of 64 tabulated scales (notebook 01's tables). A model
-# that is over-confident on an image unlike its training scenes (scales too small) can pay *less*
-# with the wider table scales than its own likelihood says; one that is well calibrated pays a
-# little *more*. Pricing `y` with the table scales (and adding `z`'s estimate, which shares the
-# string) should explain the file better than the model's own scales do; the `quick` models are
-# trained for seconds, and their gap is mostly outliers sent with the escape code.
+# scales themselves: it rounds each to one of the tabulated scales (`scale_table`, printed below),
+# and each table is a quantised CDF like notebook 01's. With a table scale a little off the
+# predicted one, the file can come out a little larger or smaller than the estimate, depending
+# on how well the model's scales fit this image. Pricing `y` with the table scales (and adding
+# `z`'s estimate, which shares the string) should explain the string better than the model's own
+# scales do.
 
 # %%
 hp = models[("hyperprior", p.lmbdas[-1])]
@@ -245,9 +248,10 @@ with torch.no_grad():
     priced = {label: z_bytes - torch.log2(gc._likelihood(torch.round(y), s).clamp_min(1e-9)).sum().item() / 8
               for label, s in (("predicted scales", scales_hat), ("table scales", table_scales))}
 coded = unpack(encode(hp, photo)).latent_bytes - 4  # the string, less the coder's final state
+print(f"{len(gc.scale_table)} tabulated scales, from {gc.scale_table[0]:.2f} to {gc.scale_table[-1]:.1f}")
 for label, value in priced.items():
-    print(f"z + y priced with {label:16s}: {value:.0f} B (file: {coded} B, ratio {coded / value:.4f}: the file is "
-          f"{'larger' if coded > value else 'smaller'})")
+    print(f"z + y priced with {label:16s}: {value:.0f} B (string less its final 4 B: {coded} B, ratio "
+          f"{coded / value:.4f}: the string is {'larger' if coded > value else 'smaller'})")
 if not p.smoke:
     assert abs(coded / priced["table scales"] - 1) < abs(coded / priced["predicted scales"] - 1)
 
@@ -255,8 +259,8 @@ if not p.smoke:
 # ## A file must decode the same everywhere
 # The decoder reads each symbol of `y` with the table the encoder picked for it, and it picks
 # that table from the scale `h_s` predicts. `h_s` is a float network: on another machine, with
-# another batch size or thread count, its sums run in another order and a scale moves by about
-# $10^{-7}$. Most scales sit far from a table boundary and nothing happens; one that sits closer
+# another batch size or thread count, its sums run in another order and a scale moves a tiny
+# amount (measured below). Most scales sit far from a table boundary and nothing happens; one that sits closer
 # than that lands in the next table, and from that symbol on the decoder reads the string with the
 # wrong probabilities. How close do this codec's scales come to a boundary?
 
@@ -279,7 +283,8 @@ print(f"{gap.numel()} scales; the closest sits {gap.min():.1e} from a table boun
       f"{(gap < 1e-4).sum().item()} within 1e-4")
 
 # %% [markdown]
-# Provoke it: move that one scale across its boundary, as another machine might, and decode.
+# Provoke it: take image 0's scale closest to a boundary, move it across, as another machine
+# might, and decode.
 
 # %%
 data = encode(m, images[0])
@@ -287,6 +292,7 @@ clean = decode(m, data)
 right, _ = m.coding_parameters(z_hat[:1])
 k = gap[0].argmin()  # the scale of image 0 closest to a boundary: one table up or down, whichever is nearer
 i, scale = right.view(-1)[k].item(), together[0].reshape(-1)[k].item()
+print(f"image 0: its closest scale sits {gap[0].min():.1e} from a boundary")
 wrong = right.clone()
 wrong.view(-1)[k] = i - 1 if i > 0 and scale - gc.scale_table[i - 1] < gc.scale_table[i] - scale else i + 1
 m.coding_parameters = lambda z_hat, text=None: (wrong, None)  # a decoder that reads that symbol with the next table
@@ -306,7 +312,9 @@ for ax, picture, title in zip(axes, (images[0], clean, garbled), ("original", "d
     ax.set_title(title, fontsize=9)
     ax.axis("off")
 plt.show()
-print(f"one table off at symbol {k.item()} of {right.numel()}: max pixel error {(garbled - clean).abs().max():.2f}")
+print(f"one table off at symbol {k.item()} of {right.numel()}: max pixel error {(garbled - clean).abs().max():.2f} "
+      f"(pixels in [0, 1]), PSNR of the garbled picture against the clean decode "
+      f"{-10 * torch.log10((garbled.clamp(0, 1) - clean).pow(2).mean()):.1f} dB")
 print("the library's decode with the same drifting decoder:", caught)
 
 # %% [markdown]
@@ -335,7 +343,8 @@ assert torch.equal(scale_indexes(exact(z_hat), gc.scale_table), m.coding_paramet
 # ## Against JPEG and WebP
 # Pillow's JPEG (4:4:4) and WebP, swept over quality, on the same images. On images this small a
 # JPEG file's fixed header (quantisation and Huffman tables, about 600 bytes) is a large part of
-# its size; WebP's header is a few dozen bytes. Every bpp here is a whole file.
+# its size; WebP's header is much smaller (the table below prints the smallest file of each). Every bpp
+# here is a whole file, `bpp_file` = `bpp_total`: the payload *is* the file.
 
 # %%
 baselines = summarize(evaluate(pil_settings("jpeg", [5, 10, 20, 30, 50, 70, 90])
@@ -344,14 +353,18 @@ table = pd.concat([learned, baselines])
 fig, ax = plt.subplots(figsize=(6, 4))
 for name, marker, style in (("factorized", "o", "-"), ("hyperprior", "s", "-"), ("jpeg", "^", "--"), ("webp", "v", "--")):
     ax.plot(*curve(table, "psnr", "bpp_total", codec=name), marker=marker, linestyle=style, label=name)
-ax.set_xlabel("bits per pixel (whole file)")
+ax.set_xscale("log")  # JPEG's files start far above the learned codecs' rates
+ax.set_xlabel("bits per pixel (whole file, log scale)")
 ax.set_ylabel("PSNR (dB)")
 ax.set_title(f"CaptionedShapes test, {len(images)} images, profile {p.name}")
 ax.legend()
 plt.show()
+smallest = {name: int(table.loc[table["codec"] == name, "bpp_total"].min() * images[0].shape[-1] * images[0].shape[-2] / 8)
+            for name in ("jpeg", "webp", "factorized", "hyperprior")}
+print("smallest mean file (bytes) of each codec:", smallest)
 
 # %% [markdown]
-# Read the plot for what it is: our codecs trained for `p.train.steps` steps on a CPU, where
+# Read the plot for what it is: our codecs trained for the steps printed at the top on a CPU, where
 # published learned codecs train for about a million. On images this small JPEG's fixed tables
 # are a large part of every file; WebP, a mature hand-tuned codec, is the baseline to beat. The BD numbers
 # below say by how much each curve wins or loses.
@@ -361,7 +374,8 @@ plt.show()
 # Bjøntegaard deltas summarise two curves: the average rate change at equal PSNR (negative is
 # better) and the average PSNR change at equal rate (positive is better). They are only
 # meaningful where the curves overlap and rise; `tcic_lib.metrics` warns when they barely do,
-# and says why when a value is undefined (NaN), as it can be for the tiny `quick` models.
+# and says why when a value is undefined (NaN): here when JPEG's smallest files (its fixed
+# tables) lie above every rate of a learned curve, so the two never share a range.
 #
 # The classic recipe (Bjøntegaard, VCEG-M33): fit log-rate as a cubic in PSNR for each curve,
 # integrate both fits over the PSNR range the curves share, and turn the mean log-rate gap
@@ -428,11 +442,14 @@ with torch.no_grad():
     sigma = m.h_s(z_hat)
     _, y_likelihoods = m.gaussian_conditional(y, sigma)
 bits = {"y": estimated_bits(y_likelihoods), "z": estimated_bits(z_likelihoods)}
-fig, axes = plt.subplots(1, 3, figsize=(9, 3))
+fig, axes = plt.subplots(1, 3, figsize=(11, 3.2))
 axes[0].imshow(images[0].permute(1, 2, 0))
-axes[1].imshow(sigma[0].mean(0), cmap="viridis")
-axes[2].imshow(-torch.log2(y_likelihoods[0]).sum(0), cmap="magma")
-for ax, title in zip(axes, ("image", "mean predicted scale σ", "bits of y per latent position")):
+side = sigma.shape[-1]
+maps = (sigma[0].mean(0), -torch.log2(y_likelihoods[0]).sum(0))
+for ax, values, cmap, label in zip(axes[1:], maps, ("viridis", "magma"), ("σ (mean over channels)", "bits")):
+    fig.colorbar(ax.imshow(values, cmap=cmap), ax=ax, fraction=0.046, label=label)
+for ax, title in zip(axes, ("image", f"predicted scale σ ({side}x{side} latent grid)",
+                            f"bits of y per latent position ({side}x{side})")):
     ax.set_title(title, fontsize=9)
     ax.axis("off")
 plt.show()

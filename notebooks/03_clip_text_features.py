@@ -57,7 +57,8 @@ from tcic_lib.text import (
     tokenize, tokenizer,
 )
 
-logging.basicConfig(level=logging.INFO, format="%(message)s")  # the zoo says where each model comes from
+logging.basicConfig(level=logging.WARNING, format="%(message)s")
+logging.getLogger("tcic_lib").setLevel(logging.INFO)  # the zoo says where each model comes from
 
 p = profile()
 seed_everything(p.data.seed)

@@ -71,7 +71,8 @@ from tcic_lib.metrics import QualityMetrics
 from tcic_lib.plots import crop_grid, objects_crop
 from tcic_lib.texture import high_frequency_energy, median_with_interval, texture_kept
 
-logging.basicConfig(level=logging.INFO, format="%(message)s")  # the zoo says where each model comes from
+logging.basicConfig(level=logging.WARNING, format="%(message)s")
+logging.getLogger("tcic_lib").setLevel(logging.INFO)  # the zoo says where each model comes from
 
 p = profile()
 g = seed_everything(p.data.seed)

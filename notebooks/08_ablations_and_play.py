@@ -60,7 +60,8 @@ from tcic_lib.evaluate import shapes_test_scenes
 from tcic_lib.plots import curves
 from tcic_lib.widgets import CaptionPlayground
 
-logging.basicConfig(level=logging.INFO, format="%(message)s")  # the zoo says where each model comes from
+logging.basicConfig(level=logging.WARNING, format="%(message)s")
+logging.getLogger("tcic_lib").setLevel(logging.INFO)  # the zoo says where each model comes from
 
 p = profile()
 seed_everything(p.data.seed)

@@ -14,8 +14,9 @@ def quantize(y: torch.Tensor, mode: str = "round", generator: torch.Generator | 
     """Quantise latents to integers, or stand in for that during training.
 
     - `round`: the real thing; its gradient is zero almost everywhere.
-    - `noise`: y + U(-1/2, 1/2), the additive-noise proxy (Ballé et al. 2017): same error
-      distribution, smooth in y.
+    - `noise`: y + U(-1/2, 1/2), the additive-noise proxy (Ballé et al. 2017): smooth in y; its
+      error is uniform, which rounding's is only where y's density is flat within a bin (latents
+      peaked at zero round with much smaller errors, notebook 01).
     - `ste`: rounds in the forward pass, passes the gradient straight through.
     """
     if mode == "round":

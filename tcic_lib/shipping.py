@@ -73,7 +73,7 @@ def install_shipped(key: str, dest: Path) -> bool:
     state["state_dict"] = _cast_floats(state["state_dict"], torch.float32)
     state["extra"] = _cast_floats(state.get("extra", {}), torch.float32)
     write_atomically(state, dest)
-    log.info("zoo: %s from shipped %s", key, source)
+    log.debug("zoo: %s from shipped %s", key, source)
     return True
 
 

@@ -308,7 +308,7 @@ def fetch(r: Recipe, encoder=None, progress: bool = True):
         log.info("zoo: %s is neither shipped nor cached: training it (%d steps)", r.key(), r.steps)
         TRAINERS[r.kind](r, encoder, progress)
         distributed.barrier()  # under torchrun, rank 0 writes the checkpoint every rank then loads
-    log.info("zoo: %s from %s", r.key(), r.path)
+    log.info("zoo: %s (%s)", r.key(), "shipped with the course" if r.key() in shipped_manifest() else "from the cache")
     if r.kind == "minclip":
         from .text import minclip_encoder
 
