@@ -41,6 +41,7 @@ if "google.colab" in sys.modules and importlib.util.find_spec("tcic_lib") is Non
 # %%
 import inspect
 import logging
+import re
 
 import matplotlib.pyplot as plt
 import torch
@@ -51,6 +52,7 @@ from tcic_lib import zoo
 from tcic_lib.config import profile, seed_everything
 from tcic_lib.contrastive import ContrastiveTraining
 from tcic_lib.data import COLOURS, PATTERNS, PLACES, CaptionedShapes
+from tcic_lib.plots import MARKERS
 from tcic_lib.pretrained import clip_weights_path
 from tcic_lib.text import (
     MiniClipConfig, TextEncoder, build_minclip, load_text_encoder, retrieval_accuracy,
@@ -68,13 +70,14 @@ print(f"profile {p.name}; a test caption: {caption!r}")
 
 # %% [markdown]
 # ## Tokens
-# CLIP reads text as byte-pair-encoded tokens from a 49,408-word vocabulary; `</w>` marks the end
+# CLIP reads text as byte-pair-encoded tokens (word pieces, counted below); `</w>` marks the end
 # of a word. A start and an end token frame each caption, and everything is padded (with 0) or
 # cut to 77 tokens. The tokenizer is open_clip's and works offline: its vocabulary ships inside
 # the package.
 
 # %%
 tok = tokenizer()
+print(f"vocabulary: {len(tok.encoder):,} word pieces")
 ids = tok.encode(caption)
 print([tok.decoder[i] for i in ids])
 row = tokenize([caption])[0]
@@ -82,12 +85,15 @@ print(f"{len(ids)} word pieces -> {int((row != 0).sum())} tokens with start/end,
 assert row[0] == tok.sot_token_id and tok.eot_token_id in row.tolist()
 
 # %% [markdown]
-# Rare words split into pieces; a caption longer than 77 tokens is cut, and the course logs it
-# rather than truncating in silence.
+# Rare words split into pieces; a caption longer than 77 tokens is cut, and the course logs a
+# warning rather than truncating in silence.
 
 # %%
 for word in ["striped", "chequered", "polka-dot", "TCIC"]:
     print(f"{word:10s} -> {[tok.decoder[i] for i in tok.encode(word)]}")
+long_caption = " and ".join([caption] * 8)
+long_row = tokenize([long_caption])[0]  # logs the truncation
+print(f"a caption of {len(tok.encode(long_caption))} word pieces -> {int((long_row != 0).sum())} tokens")
 
 # %% [markdown]
 # ## The text tower
@@ -126,6 +132,9 @@ print(f"loss with matched pairs {matched:.3f}, with every caption moved to the w
 assert matched < shuffled
 
 # %% [markdown]
+# Chance, log(B), is the loss of a model that spreads its bets evenly; with every pair wrong the
+# loss is higher still, since a confident wrong answer costs more than a uniform guess.
+#
 # ## Training the mini-CLIP
 # One training step is `ContrastiveTraining.step`: the batch through both towers, `ClipLoss`,
 # AdamW with a warm-up then cosine learning rate. The course's shared training loop runs it;
@@ -190,9 +199,12 @@ for ax, attribute, values in ((axes[0], "pattern", PATTERNS), (axes[1], "colour"
     for value in values:
         pick = [k for k, i in enumerate(single) if getattr(test_set.scene(i).objects[0], attribute) == value]
         ax.scatter(xy[pick, 0], xy[pick, 1], s=12, label=value,
-                   color=[c / 255 for c in COLOURS[value]] if attribute == "colour" else None)
+                   color=[c / 255 for c in COLOURS[value]] if attribute == "colour" else "black",
+                   marker=MARKERS[values.index(value)] if attribute == "pattern" else "o")
     ax.set_title(f"caption embeddings by {attribute}")
-    ax.legend(fontsize=7)
+    ax.set_xlabel("first principal component")
+    ax.set_ylabel("second principal component")
+    ax.legend(fontsize=8)
 plt.show()
 print(f"{len(single)} single-object captions projected")
 
@@ -241,17 +253,22 @@ print("caption preference: ok")
 flat_places = [place for row in PLACES for place in row]
 
 
+def replace_word(caption, old, new):
+    """`old` replaced where it is a whole word ("red" is also inside "checkered")."""
+    return re.sub(rf"(?<![\w-]){re.escape(old)}(?![\w-])", new, caption)
+
+
 def altered(i, attribute):
     obj, caption = test_set.scene(i).objects[0], test_set.caption(i)
     if attribute == "place":
-        return caption.replace(obj.place, flat_places[(flat_places.index(obj.place) + 4) % 9])
+        return replace_word(caption, obj.place, flat_places[(flat_places.index(obj.place) + 4) % 9])
     if attribute == "colour":
-        return caption.replace(obj.colour, list(COLOURS)[(list(COLOURS).index(obj.colour) + 3) % 6])
+        return replace_word(caption, obj.colour, list(COLOURS)[(list(COLOURS).index(obj.colour) + 3) % 6])
     words = {"solid": "striped", "stripes": "dotted", "checks": "solid", "dots": "checked"}
     pattern_word = next(w for w in caption.split() if w.strip(",") in
                         ("solid", "plain", "striped", "stripy", "checked", "checkered", "chequered", "dotted", "spotted",
                          "polka-dot"))
-    return caption.replace(pattern_word.strip(","), words[obj.pattern])
+    return replace_word(caption, pattern_word.strip(","), words[obj.pattern])
 
 
 single_images = torch.stack([test_set[i][0] for i in single])
@@ -263,14 +280,22 @@ preference = {f"{attribute} (one object)": my_prefers_true_caption(encoder, sing
 
 def colours_swapped(i):  # the same words, bound to the other objects
     first, second = (o.colour for o in test_set.scene(i).objects[:2])
-    return test_set.caption(i).replace(first, "@").replace(second, first).replace("@", second)
+    caption = replace_word(replace_word(test_set.caption(i), first, "@"), second, first)
+    return replace_word(caption, "@", second)
 
 
-pairs = [i for i in range(len(test_set)) if len(test_set.scene(i).objects) > 1
-         and len({o.colour for o in test_set.scene(i).objects[:2]}) == 2]
+def colours_of(i):
+    return [o.colour for o in test_set.scene(i).objects]
+
+
+# scenes whose first two objects have colours no other object shares: the swap moves two words only
+pairs = [i for i in range(len(test_set)) if len(colours_of(i)) > 1 and colours_of(i)[0] != colours_of(i)[1]
+         and all(colours_of(i).count(c) == 1 for c in colours_of(i)[:2])]
 preference["which colour where (two objects)"] = my_prefers_true_caption(
     encoder, torch.stack([test_set[i][0] for i in pairs]), [test_set.caption(i) for i in pairs],
     [colours_swapped(i) for i in pairs])
+words = lambda caption: sorted(re.findall(r"[\w-]+", caption))  # noqa: E731
+assert all(words(colours_swapped(i)) == words(test_set.caption(i)) for i in pairs)  # the same words, rebound
 print({k: f"{v:.0%}" for k, v in preference.items()}, f"({len(single)} and {len(pairs)} scenes; chance 50%)")
 if not p.smoke:  # a trained mini-CLIP hears at least the colour word
     assert preference["colour (one object)"] > 0.6, preference
