@@ -158,9 +158,7 @@ for fusion in ("film", "ssa"):
 
 # %%
 images, captions, scenes = shapes_test_scenes(p)
-tcic_models = {lmbda: zoo.fetch(zoo.tcic_recipe("tcic", encoder, p, lmbda, fusion="pxattn"), encoder, progress=False)
-               for lmbda in p.low_lmbdas}
-tcic_models |= {lmbda: zoo.fetch(zoo.tcic_recipe("tcic", encoder, p, lmbda), encoder, progress=False) for lmbda in p.lmbdas}
+tcic_models = {r.settings["train"]["lmbda"]: zoo.fetch(r, encoder, progress=False) for r in plan.playground_models(p, encoder)}
 playground = CaptionPlayground(tcic_models, encoder, images, captions)
 
 scene = scenes[0]

@@ -114,6 +114,12 @@ def ablation_models(p: Profile, encoder) -> dict[tuple[str, float], Recipe]:
     return grid_recipes(encoder, p, ("none", "concat", "film", "ssa", "xattn"), ablation_lmbdas(p))
 
 
+def playground_models(p: Profile, encoder) -> list[Recipe]:
+    """Notebook 08's caption playground: TCIC (seed 0) at every rate, pxattn at the ultra-low ones, SSA above."""
+    return ([zoo.tcic_recipe("tcic", encoder, p, lmbda, fusion="pxattn") for lmbda in p.low_lmbdas]
+            + [zoo.tcic_recipe("tcic", encoder, p, lmbda) for lmbda in p.lmbdas])
+
+
 def notebook_recipes(p: Profile, encoder=None) -> dict[str, list[Recipe]]:
     """Every recipe each notebook fetches (`encoder`: a text encoder or `zoo.minclip_spec(p)`)."""
     encoder = encoder or zoo.minclip_spec(p)
@@ -127,7 +133,7 @@ def notebook_recipes(p: Profile, encoder=None) -> dict[str, list[Recipe]]:
                                       for r in gan_runs(p, encoder, lmbda, fusion).values()] + [judge],
         "07_evaluation": [r for (v, f, lmbda, d, s), r in study.items() if v in ("tcic", "notext") and lmbda in p.lmbdas]
                          + [judge],
-        "08_ablations_and_play": list(ablation_models(p, encoder).values()),
+        "08_ablations_and_play": list(ablation_models(p, encoder).values()) + playground_models(p, encoder),
     }
 
 
