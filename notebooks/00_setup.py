@@ -131,6 +131,8 @@ print(f"{'tcic_lib':16s} {tcic_lib.__version__}")
 #   labelled *uncalibrated*.
 # - Inception-v3: FID/KID as the literature computes them. Missing, FID/KID use other image
 #   features and every FID/KID label names them (notebook 07).
+# - CompressAI's pretrained hyperprior (Ballé et al. 2018): a reference codec for photos in
+#   notebooks 07 and 08.
 #
 # Nothing below touches the network; it only looks at local files and caches.
 
@@ -139,7 +141,7 @@ from tcic_lib.pretrained import weights_report
 
 for w in weights_report():
     status = f"present: {w.path}" if w.available else f"missing: {w.reason}"
-    print(f"{w.name:22s} {status}\n{'':22s} used for {w.used_for}")
+    print(f"{w.name:32s} {status}\n{'':32s} used for {w.used_for}")
 
 # %% [markdown]
 # With a network (Colab, or a workstation), one call downloads all of them into those caches:
@@ -156,7 +158,9 @@ if "google.colab" in sys.modules:
 # ## The data
 # The course trains on **CaptionedShapes**: synthetic scenes of 1-3 objects with fill patterns
 # over a smooth background, each with a generated caption that names every object. The
-# generator knows each scene's parameters, so we can count the information a caption carries.
+# generator knows each scene's parameters, so we can count the information a caption carries:
+# $-\log_2 p$ of what it names, with the object count (1-3), the objects' grid cells and each
+# attribute drawn uniformly. Every scene with the same number of objects carries the same bits.
 # Real photos that ship with scikit-image, with captions written for this course, are the
 # offline real-image set.
 

@@ -15,8 +15,9 @@
 # # 01 · Entropy models and real bitstreams
 #
 # A learned codec turns an image into a tensor of numbers (the *latent* `y`), rounds them to
-# integers, and writes those integers with an entropy coder driven by a probability model.
-# The rate is the length of that file. This notebook builds each piece on a fixed transform,
+# integers, and writes those integers with an entropy coder driven by a probability model: here
+# rANS (range asymmetric numeral systems), which writes a symbol of probability p in about
+# $-\log_2 p$ bits, plus a few bytes for the whole file. The rate is the length of that file. This notebook builds each piece on a fixed transform,
 # so the entropy model is the only thing that learns.
 #
 # **Learning goals**
@@ -116,16 +117,19 @@ y = y_test.flatten()[:20000]
 round_error = (quantize(y, "round") - y).numpy()
 noise_error = (quantize(y, "noise", generator=g) - y).numpy()
 fig, ax = plt.subplots(figsize=(6, 3))
-ax.hist(round_error, bins=50, alpha=0.6, label="round(y) - y")
-ax.hist(noise_error, bins=50, alpha=0.6, label="(y + u) - y")
-ax.set_xlabel("quantisation error")
+ax.hist(round_error, bins=50, histtype="step", linewidth=1.5, label="round(y) - y")
+ax.hist(noise_error, bins=50, histtype="step", linewidth=1.5, label="(y + u) - y")
+ax.set_yscale("log")
+ax.set_xlabel("quantisation error (units of STEP)")
+ax.set_ylabel("count (log scale)")
 ax.legend()
 plt.show()
 print(f"error variance: round {round_error.var():.4f}, noise {noise_error.var():.4f}, theory 1/12 = {1 / 12:.4f}")
 assert abs(noise_error.var() - 1 / 12) < 0.01
 near_zero = y.abs() < 0.5
 print(f"{near_zero.float().mean():.0%} of these latents round to 0; their rounding error variance is "
-      f"{round_error[near_zero.numpy()].var():.4f}, the noise proxy's is still {1 / 12:.4f}")
+      f"{round_error[near_zero.numpy()].var():.4f}, the noise proxy's on the same latents "
+      f"{noise_error[near_zero.numpy()].var():.4f}")
 
 # %%
 y_req = y_test[:1].clone().requires_grad_(True)
@@ -153,6 +157,8 @@ for mode in ("noise", "ste"):
 real = ((from_latent(quantize(to_latent(x_pixels), "round")) - x_pixels) ** 2).mean().item()
 print({mode: f"{mse:.6f}" for mode, mse in reported.items()}, f"real rounding: {real:.6f}")
 assert abs(reported["ste"] - real) <= 1e-6 * real  # STE rounds forward: training sees what decoding gets
+print(f"the noise proxy reports {reported['noise'] / real:.1f}x the real distortion: it moves every latent by "
+      "U(-1/2, 1/2), while rounding barely moves the many latents that sit at 0")
 
 # %% [markdown]
 # ## A factorized entropy model
@@ -160,7 +166,8 @@ assert abs(reported["ste"] - real) <= 1e-6 * real  # STE rounds forward: trainin
 # In training mode it adds the noise itself and returns the likelihood of each noisy value; its
 # rate is $\sum -\log_2 p$ (write it; the library's `estimated_bits` is the reference). We
 # train it on latents of the training scenes to minimise that rate, plus the *auxiliary* loss
-# that places the quantiles the coder needs.
+# that places the quantiles the coder needs: the coder's tables cover a finite range of values
+# per channel, and a value outside it is sent with a costly escape code.
 
 # %%
 def my_rate_bits(likelihoods: torch.Tensor) -> torch.Tensor:
@@ -186,6 +193,7 @@ aux_optimizer = torch.optim.Adam([entropy_model.quantiles], lr=1e-2)
 
 def train_latents(steps: int, scale: float = 1.0) -> list[float]:
     """Fit the entropy model to training latents (times `scale`); return bits per pixel per step."""
+    entropy_model.train()  # noise in training mode; eval mode would fit rounded values
     rates = []
     for step in tqdm(range(steps), desc="entropy model"):
         idx = torch.randint(len(train_set), (p.train.batch_size,), generator=g)
@@ -214,15 +222,18 @@ print(f"rate: {rates[0]:.2f} bpp at the start, {sum(rates[-10:]) / 10:.2f} bpp a
 assert sum(rates[-10:]) / 10 < rates[0]
 
 # %% [markdown]
-# The learned densities, each over 31 symbols around its channel's median: the DC channel (each
-# block's red mean) is wide and sits far from zero; the AC channels are sharply peaked at zero,
-# which is where the bits are saved.
+# The learned densities over every value the test latents take: the DC channel (each block's
+# mean red, times 4 in this orthonormal transform, over `STEP`) is wide and sits far from zero;
+# the AC channels (the block's variations) are sharply peaked at zero, which is where the bits
+# are saved.
 
 # %%
 entropy_model.eval()
 fig, axes = plt.subplots(1, 3, figsize=(11, 3))
-for ax, (channel, label) in zip(axes, [(0, "DC: the red block mean"), (1, "first AC (red)"), (15, "last AC (red)")]):
-    values = y_test[:, channel].median().round() + torch.arange(-15.0, 16.0)  # integer symbols around the median
+for ax, (channel, label) in zip(axes, [(0, "DC (red): 4 x block mean / STEP"), (1, "first AC (red)"),
+                                      (15, "last AC (red)")]):
+    low, high = y_test[:, channel].min().floor() - 3, y_test[:, channel].max().ceil() + 3
+    values = torch.arange(min(low, -15), max(high, 16))  # integer symbols over every value the test scenes take
     with torch.no_grad():  # every channel gets the same symbols; we read the one we plot
         _, pmf = entropy_model(values.view(1, 1, 1, -1).expand(1, y_test.shape[1], 1, -1).contiguous())
     ax.bar(values, pmf[0, channel, 0], width=0.8)
@@ -266,15 +277,19 @@ assert 0.95 < real / estimated < 1.05
 pixels = x_test.shape[0] * x_test.shape[2] * x_test.shape[3]
 y_hat = entropy_model.decompress(entropy_model.compress(y_test), y_test.shape[-2:])
 x_hat = from_latent(y_hat)
-print(f"{8 * real / pixels:.2f} bpp, PSNR {psnr(x_hat, x_test).mean():.1f} dB")
-fig, axes = plt.subplots(2, 4, figsize=(8, 4))
+print(f"{8 * real / pixels:.2f} bpp on the test scenes (the training curve above priced noisy latents of training "
+      f"scenes), PSNR {psnr(x_hat, x_test).mean():.1f} dB")
+error_gain = 10
+fig, axes = plt.subplots(3, 4, figsize=(8, 6.4))
 for k in range(4):
-    axes[0, k].imshow(x_test[k].permute(1, 2, 0))
-    axes[1, k].imshow(x_hat[k].permute(1, 2, 0))
-    axes[0, k].axis("off")
-    axes[1, k].axis("off")
-axes[0, 0].set_title("original", loc="left")
-axes[1, 0].set_title("decoded from rANS bytes", loc="left")
+    rows = (x_test[k], x_hat[k], ((x_hat[k] - x_test[k]).abs() * error_gain).clamp(0, 1))
+    for row, picture in enumerate(rows):
+        axes[row, k].imshow(picture.permute(1, 2, 0))
+        axes[row, k].axis("off")
+    axes[1, k].set_title(f"{psnr(x_hat[k:k + 1], x_test[k:k + 1]).item():.1f} dB", fontsize=9)
+for row, label in enumerate(("original", "decoded from rANS bytes", f"|error| x {error_gain}")):
+    axes[row, 0].text(-0.1, 0.5, label, transform=axes[row, 0].transAxes, rotation=90, ha="right", va="center", fontsize=9)
+fig.tight_layout()
 plt.show()
 
 # %% [markdown]

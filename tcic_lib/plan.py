@@ -33,8 +33,9 @@ def caption_study(p: Profile, encoder) -> dict[StudyKey, Recipe]:
 
     - ultra-low rates, trained by the profile's protocol (`p.low_rate`), `p.low_rate.seeds` training
       seeds at the lowest rate and `other_seeds` at the others: `tcic`, its capacity-matched `control`
-      (both positional cross-attention), the text-free `notext` and `positional` (pxattn's positional
-      features, never a caption: the text-free envelope must include what the text path's layers give);
+      (both positional cross-attention), the text-free `notext`, and `positional` (pxattn's positional
+      features, never a caption: the text-free envelope must include what the text path's layers
+      give; `other_seeds` everywhere, as an envelope member);
     - the caption at both ends (`conditional`) and the caption-detail ladder at the lowest rate;
     - the ordinary rates: `tcic`, `control`, `notext` with SSA, the paper's block (one seed).
     """
@@ -42,7 +43,8 @@ def caption_study(p: Profile, encoder) -> dict[StudyKey, Recipe]:
     keys: list[StudyKey] = []
     for lmbda in p.low_lmbdas:
         for seed in range(lr.seeds if lmbda == lowest else lr.other_seeds):
-            keys += [(variant, fusion, lmbda, "full", seed) for variant, fusion in LOW_RATE_ARMS]
+            keys += [(variant, fusion, lmbda, "full", seed) for variant, fusion in LOW_RATE_ARMS
+                     if variant != "positional" or seed < lr.other_seeds]  # an envelope member, not a headline arm
     for seed in range(lr.other_seeds):
         keys.append(("conditional", "pxattn", lowest, "full", seed))
         keys += [(variant, "pxattn", lowest, detail, seed) for detail in ("colour", "pattern")
@@ -62,7 +64,8 @@ def text_free_bases(p: Profile, encoder) -> dict[StudyKey, Recipe]:
     lowest, lr = p.lowest_lmbda, p.low_rate
     keys = [("base", "none", lmbda, "full", seed) for lmbda in p.low_lmbdas
             for seed in range(lr.seeds if lmbda == lowest else lr.other_seeds)]
-    keys += [("base", "none", lmbda, "full", seed) for lmbda in lr.bridge_lmbdas for seed in range(lr.other_seeds)]
+    # one seed: the envelope is the best text-free decode at each rate, and more seeds there only raise it
+    keys += [("base", "none", lmbda, "full", 0) for lmbda in lr.bridge_lmbdas]
     return {key: zoo.base_recipe(encoder, p, key[2], key[4]) for key in keys}
 
 

@@ -91,7 +91,7 @@ def weights_report() -> list[WeightStatus]:
             "" if inception else f"{INCEPTION_FILE} not in the torch hub cache",
         ),
         WeightStatus(
-            "CompressAI bmshj2018-hyperprior", f"a pretrained codec for photos (qualities {compressai or 'none'})",
+            "CompressAI bmshj2018-hyperprior", f"a pretrained codec for photos ({'qualities ' + compressai if compressai else 'no quality downloaded'})",
             torch_hub_checkpoint(compressai_hyperprior_file(compressai[0])) if compressai else None,
             "" if compressai else "no quality in the torch hub cache",
         ),
