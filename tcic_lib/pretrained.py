@@ -87,11 +87,11 @@ def weights_report() -> list[WeightStatus]:
             "" if alex else f"{ALEXNET_FILE} not in the torch hub cache",
         ),
         WeightStatus(
-            "Inception-v3 (FID)", "FID/KID with the standard features", inception,
+            "Inception-v3 (FID)", "FID/KID with the standard features (else other named features)", inception,
             "" if inception else f"{INCEPTION_FILE} not in the torch hub cache",
         ),
         WeightStatus(
-            "CompressAI bmshj2018-hyperprior", f"a pretrained codec for photos ({'qualities ' + compressai if compressai else 'no quality downloaded'})",
+            "CompressAI bmshj2018-hyperprior", f"a pretrained codec for photos (qualities {compressai or 'none downloaded'})",
             torch_hub_checkpoint(compressai_hyperprior_file(compressai[0])) if compressai else None,
             "" if compressai else "no quality in the torch hub cache",
         ),
