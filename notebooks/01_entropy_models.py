@@ -232,8 +232,8 @@ entropy_model.eval()
 fig, axes = plt.subplots(1, 3, figsize=(11, 3))
 for ax, (channel, label) in zip(axes, [(0, "DC (red): 4 x block mean / STEP"), (1, "first AC (red)"),
                                       (15, "last AC (red)")]):
-    low, high = y_test[:, channel].min().floor() - 3, y_test[:, channel].max().ceil() + 3
-    values = torch.arange(min(low, -15), max(high, 16))  # integer symbols over every value the test scenes take
+    low, high = y_test[:, channel].min().floor().item() - 3, y_test[:, channel].max().ceil().item() + 3
+    values = torch.arange(min(low, -15.0), max(high, 16.0))  # integer symbols over every value the test scenes take
     with torch.no_grad():  # every channel gets the same symbols; we read the one we plot
         _, pmf = entropy_model(values.view(1, 1, 1, -1).expand(1, y_test.shape[1], 1, -1).contiguous())
     ax.bar(values, pmf[0, channel, 0], width=0.8)

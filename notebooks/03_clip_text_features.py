@@ -17,7 +17,8 @@
 # In TCIC the decoder gets a caption's meaning from a **CLIP text encoder**; the encoder of the
 # codec never sees the caption. This notebook opens that text encoder up: the BPE tokenizer,
 # the text transformer, the contrastive objective that ties text to images, and a mini-CLIP
-# trained here on CaptionedShapes, since OpenAI's weights cannot be fetched offline. When
+# trained on CaptionedShapes (once, by `zoo.fetch`; the course ships the result), since OpenAI's
+# weights cannot be fetched offline. When
 # pretrained CLIP is on disk (Colab, a warm cache), the same cells use it too and compare.
 #
 # **Learning goals**
@@ -41,11 +42,13 @@ if "google.colab" in sys.modules and importlib.util.find_spec("tcic_lib") is Non
 # %%
 import inspect
 import logging
+import math
 import re
 
 import matplotlib.pyplot as plt
 import torch
 import torch.nn.functional as F
+from IPython.display import Markdown, display
 from open_clip.loss import ClipLoss
 
 from tcic_lib import zoo
@@ -119,7 +122,7 @@ print(f"text tower {count(untrained.transformer) / 1e6:.2f}M parameters (+ {untr
 # %% [markdown]
 # ## The contrastive objective
 # For a batch of B image-caption pairs, CLIP scores every image against every caption
-# (cosine similarity times a learned temperature) and asks each row and column of that B x B
+# (cosine similarity times a learned scale, the inverse of a temperature) and asks each row and column of that B x B
 # matrix to pick its own pair: a cross-entropy in both directions. open_clip's `ClipLoss`:
 
 # %%
@@ -145,16 +148,18 @@ assert matched < shuffled
 print(inspect.getsource(ContrastiveTraining.step))
 recipe = zoo.minclip_recipe(p)
 encoder = zoo.fetch(recipe)
-losses = [row["loss"] for row in zoo.history(recipe)["train"]]
+history = zoo.history(recipe)["train"]  # shipped histories keep every tenth logged step
+steps, losses = [row["step"] for row in history], [row["loss"] for row in history]
 plt.figure(figsize=(6, 3))
-plt.plot(losses)
+plt.plot(steps, losses)
 plt.xlabel("step")
-plt.ylabel("ClipLoss")
+plt.ylabel("ClipLoss (nats)")
 plt.axhline(torch.log(torch.tensor(float(p.clip.batch_size))).item(), linestyle="--", color="grey", label="chance")
 plt.legend()
 plt.show()
 window = max(1, len(losses) // 10)
-print(f"loss {sum(losses[:window]) / window:.3f} -> {sum(losses[-window:]) / window:.3f}")
+print(f"loss {sum(losses[:window]) / window:.3f} (mean over steps {steps[0]}-{steps[window - 1]}) -> "
+      f"{sum(losses[-window:]) / window:.3f} (steps {steps[-window]}-{steps[-1]}); chance {math.log(p.clip.batch_size):.3f}")
 assert sum(losses[-window:]) < sum(losses[:window])
 
 # %% [markdown]
@@ -185,20 +190,23 @@ plt.show()
 # %% [markdown]
 # ## What the embedding encodes
 # A 2-D projection (PCA) of the pooled caption embeddings of single-object test scenes,
-# coloured by two attributes. Clusters mean the embedding separates them: the decoder can only
-# use what the embedding keeps.
+# by two attributes. Clusters mean the embedding separates them along its two largest directions
+# of variance; an attribute with no cluster here may still be encoded in other directions (the
+# caption-preference test below checks every direction at once). The decoder can only use what
+# the embedding keeps.
 
 # %%
 single = [i for i in range(len(test_set)) if len(test_set.scene(i).objects) == 1]
 pooled = encoder.encode([test_set.caption(i) for i in single])[1]
 centred = pooled - pooled.mean(0)
-_, _, V = torch.pca_lowrank(centred, q=2, center=False)
+_, singular, V = torch.pca_lowrank(centred, q=2, center=False)
 xy = centred @ V
+shown = (singular**2).sum() / centred.pow(2).sum()
 fig, axes = plt.subplots(1, 2, figsize=(10, 4))
 for ax, attribute, values in ((axes[0], "pattern", PATTERNS), (axes[1], "colour", list(COLOURS))):
     for value in values:
         pick = [k for k, i in enumerate(single) if getattr(test_set.scene(i).objects[0], attribute) == value]
-        ax.scatter(xy[pick, 0], xy[pick, 1], s=12, label=value,
+        ax.scatter(xy[pick, 0], xy[pick, 1], s=30, label=value,
                    color=[c / 255 for c in COLOURS[value]] if attribute == "colour" else "black",
                    marker=MARKERS[values.index(value)] if attribute == "pattern" else "o")
     ax.set_title(f"caption embeddings by {attribute}")
@@ -206,7 +214,7 @@ for ax, attribute, values in ((axes[0], "pattern", PATTERNS), (axes[1], "colour"
     ax.set_ylabel("second principal component")
     ax.legend(fontsize=8)
 plt.show()
-print(f"{len(single)} single-object captions projected")
+print(f"{len(single)} single-object captions projected; the two components hold {shown:.0%} of their variance")
 
 # %% [markdown]
 # ## Does a pooled caption say *where*?
@@ -300,18 +308,37 @@ print({k: f"{v:.0%}" for k, v in preference.items()}, f"({len(single)} and {len(
 if not p.smoke:  # a trained mini-CLIP hears at least the colour word
     assert preference["colour (one object)"] > 0.6, preference
 
+
 # %% [markdown]
-# Read it against chance (50 %). Swapping two objects' colours keeps every word and changes only
-# which colour goes with which place: a pooled vector, one summary of the whole sentence, hears
-# that worse than a changed word. A decoder that must put the right colour and pattern in the
-# right place should not rely on the pooled vector alone: notebook 05's reads the per-token
-# features.
+# Read these against chance (50 %), and like with like: on the same two-object scenes, a changed colour
+# word (one no object has) against two colours swapped between objects (every word kept, each
+# colour now bound to the other object's shape, pattern and place). The reading, from this run:
+
+# %%
+def colour_changed(i):  # the first object's colour word replaced by one no object of the scene has
+    unused = next(c for c in COLOURS if c not in colours_of(i))
+    return replace_word(test_set.caption(i), colours_of(i)[0], unused)
+
+
+pair_images, pair_captions = torch.stack([test_set[i][0] for i in pairs]), [test_set.caption(i) for i in pairs]
+same_scenes = {"a colour word changed": [colour_changed(i) for i in pairs],
+               "two colours swapped": [colours_swapped(i) for i in pairs]}
+same_scenes = {k: my_prefers_true_caption(encoder, pair_images, pair_captions, v) for k, v in same_scenes.items()}
+for k, v in same_scenes.items():
+    print(f"{len(pairs)} two-object scenes, {k}: the true caption preferred for {round(v * len(pairs))} ({v:.0%})")
+display(Markdown(
+    f"On the same scenes the pooled vector notices a changed colour word {same_scenes['a colour word changed']:.0%} of the "
+    f"time and a swapped binding {same_scenes['two colours swapped']:.0%}: "
+    + ("it hears a word better than a binding. A decoder that must put the right colour and pattern in the right place "
+       "should not rely on the pooled vector alone; notebook 05's also reads the per-token features."
+       if same_scenes["a colour word changed"] > same_scenes["two colours swapped"] else
+       "here it hears a binding as well as a word; per-token features can still tell the decoder where.")))
 
 # %% [markdown]
 # ## Pretrained CLIP, when present
 # With OpenAI's weights on disk (`$TCIC_CLIP_WEIGHTS`, the Hugging Face cache or
 # `~/.cache/clip`) the same retrieval runs with the real ViT-B/32. On synthetic shapes it need
-# not beat a mini-CLIP trained on them; on photos it is far stronger.
+# not beat a mini-CLIP trained on them: it was trained on photos and their alt-text.
 
 # %%
 if clip_weights_path() is not None:
@@ -322,7 +349,7 @@ else:
 
 # %% [markdown]
 # ## What the rest of the course uses
-# `load_text_encoder("auto")` takes pretrained CLIP when its weights are present and this
+# `zoo.text_encoder("auto", p)` takes pretrained CLIP when its weights are present and this
 # mini-CLIP otherwise, and it says which; every later result names its encoder.
 
 # %%
@@ -336,7 +363,8 @@ assert pooled.shape == (2, auto.dim)
 # - CLIP reads BPE tokens with a causal transformer; the pooled embedding is the end token's
 #   feature, and every token has a feature of its own.
 # - A contrastive loss ties captions to images; retrieval measures how well.
-# - A pooled caption embedding hears a changed word far better than a changed binding (which
-#   colour sits where): a decoder that must put things in their place needs the tokens.
+# - A pooled caption embedding hears a changed word better than a changed binding (which colour
+#   belongs to which object), as measured above: a decoder that must put things in their place
+#   should read the per-token features too (notebook 05's positional cross-attention does).
 #
 # Next, notebook 04 builds the SSA block that lets a caption modulate image features.

@@ -84,7 +84,7 @@ def overlap(a: np.ndarray, b: np.ndarray) -> float:
 
 def _warn_if_unreliable(a: np.ndarray, b: np.ndarray, axis: str) -> None:
     shared = overlap(a, b)
-    if shared < 0.5:
+    if 0 < shared < 0.5:  # none shared: the value is undefined (NaN), and says so below
         warnings.warn(f"curves share only {shared:.0%} of their {axis} range: the BD value extrapolates",
                       stacklevel=3)
     if min(np.ptp(a), np.ptp(b)) < 0.5 and axis == "PSNR":
