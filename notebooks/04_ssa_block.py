@@ -57,7 +57,7 @@ from IPython.display import Markdown, display
 
 from tcic_lib import zoo
 from tcic_lib.config import profile, seed_everything
-from tcic_lib.data import PATTERNS, CaptionedShapes, render_scene
+from tcic_lib.data import PATTERNS, CaptionedShapes, object_mask, render_scene
 from tcic_lib.fusion import SSAFusion, TextCondition, build_fusion
 from tcic_lib.metrics import psnr
 from tcic_lib.progress import tqdm
@@ -148,8 +148,10 @@ print("MySSA == tcic_lib.fusion.SSAFusion")
 # where the bits were too few to carry the texture.
 #
 # The network: two convolutions, a fusion block, one convolution (starting at zero, so the
-# untrained network returns its input), added to its input. We train it three times, changing only the fusion: `none` (no caption), `film` (the caption
-# changes every pixel alike) and `ssa` (the caption acts where the mask says).
+# untrained network returns its input), added to its input. We train it three times, changing only
+# the fusion: `none` (no caption), `film` (FiLM, Perez et al. 2018: $x(1 + \gamma(t)) + \beta(t)$,
+# the caption changes every pixel alike, with no mask and no normalisation) and `ssa` (the caption
+# acts where the mask says, on normalised features).
 
 # %%
 train_set = CaptionedShapes("train", size=p.data.image_size, n=p.data.n_train, seed=p.data.seed)
@@ -211,12 +213,15 @@ for fusion in ("none", "film", "ssa"):
 
 plt.figure(figsize=(6, 3))
 for fusion, losses in curves.items():
-    plt.plot(torch.tensor(losses).unfold(0, min(20, len(losses)), 1).mean(1), label=fusion)
+    plt.plot(torch.tensor(losses).unfold(0, min(50, len(losses)), 1).mean(1), label=fusion,
+             linestyle="--" if fusion == "film" else "-")
 plt.yscale("log")
 plt.xlabel("step")
-plt.ylabel("MSE (running mean)")
+plt.ylabel("MSE, pixels in [0, 1]\n(training batches, running mean)")
+plt.title("the painters learning to draw the patterns", fontsize=10)
 plt.legend()
 plt.show()
+print({f: f"{sum(q.numel() for q in net.parameters()):,} parameters" for f, net in painters.items()})
 
 # %% [markdown]
 # ## Held-out scenes, true and shuffled captions
@@ -279,36 +284,55 @@ with torch.no_grad():  # every test scene
     painters["ssa"](inputs, None)
     masks["no caption"] = ssa.last_mask[:, 0]
 picks = list(range(min(4, n)))
-fig, axes = plt.subplots(len(picks), 5, figsize=(13, 2.9 * len(picks)))
+fig, axes = plt.subplots(len(picks), 5, figsize=(13, 3.3 * len(picks)))
 for row, i in enumerate(picks):
     axes[row, 0].imshow(targets[i].permute(1, 2, 0))
     axes[row, 0].set_title("target", fontsize=9)
-    axes[row, 0].set_xlabel(textwrap.fill(captions[i], 30), fontsize=7)
+    axes[row, 0].set_xlabel(textwrap.fill(captions[i], 34), fontsize=8)
     axes[row, 1].imshow(inputs[i].permute(1, 2, 0))
     axes[row, 1].set_title("input (solid objects)", fontsize=9)
+    low, high = min(m[i].min().item() for m in masks.values()), max(m[i].max().item() for m in masks.values())
     for col, (label, mask) in enumerate(masks.items(), start=2):
-        fig.colorbar(axes[row, col].imshow(mask[i], cmap="magma"), ax=axes[row, col], fraction=0.046)
+        shown = axes[row, col].imshow(mask[i], cmap="magma", vmin=low, vmax=high)  # one scale per row
         axes[row, col].set_title(f"mask, {label}", fontsize=9)
+    fig.colorbar(shown, ax=axes[row, 2:], fraction=0.02, label="mask value")
     for ax in axes[row]:
         ax.set_xticks([])
         ax.set_yticks([])
-fig.tight_layout()
+plt.subplots_adjust(hspace=0.55)
 plt.show()
-change = (masks["true caption"] - masks["patterns swapped"]).abs().mean().item()
-other_image = (masks["no caption"] - masks["no caption"].roll(1, 0)).abs().mean().item()
-spatial = masks["true caption"].flatten(1).std(1).mean().item()
+
+on_objects = torch.stack([torch.from_numpy(object_mask(test_set.scene(i), p.data.image_size)) for i in range(n)])
+
+
+def object_contrast(mask):
+    """Per scene: mean mask on the objects' pixels minus mean mask on the background."""
+    return torch.stack([m[o].mean() - m[~o].mean() for m, o in zip(mask, on_objects)])
+
+
+def centred_correlation(a, b):
+    """Per scene: correlation of two masks' maps after removing each map's mean (same shape at any level: 1)."""
+    a, b = (m.flatten(1) - m.flatten(1).mean(1, keepdim=True) for m in (a, b))
+    return (a * b).sum(1) / (a.norm(dim=1) * b.norm(dim=1)).clamp_min(1e-12)
+
+
+contrast = {label: object_contrast(m).mean().item() for label, m in masks.items()}
+shape_kept = centred_correlation(masks["true caption"], masks["patterns swapped"]).mean().item()
+level_shift = (masks["patterns swapped"] - masks["true caption"]).flatten(1).mean(1).abs().mean().item()
 level = masks["true caption"].flatten(1).mean(1)
-print(f"over {n} test scenes, mean |difference| per pixel of the mask:")
-print(f"  caption changed (patterns swapped), same image: {change:.3f}")
-print(f"  image changed (the next scene), same (average) caption: {other_image:.3f}")
-print(f"spatial contrast within an image: mean std of the mask over pixels = {spatial:.3f}; "
-      f"mean mask level per scene from {level.min():.2f} to {level.max():.2f}")
+print(f"over {n} test scenes:")
+print("  mask on objects minus mask on background:", {k: round(v, 3) for k, v in contrast.items()})
+print(f"  the map's shape, true vs swapped caption (correlation of the centred maps): {shape_kept:.2f}")
+print(f"  its level, |mean(swapped) - mean(true)| per scene: {level_shift:.3f}; mean level per scene "
+      f"{level.min():.2f} to {level.max():.2f}")
 
 # %% [markdown]
-# Read the numbers above before the pictures: how much the mask moves when the caption changes,
-# against how much it moves when the image changes, and how much it varies within one image. The
-# reading, written from the numbers of this run (the SSA-FiLM gap with a bootstrap interval over
-# the test scenes):
+# Read the numbers with the pictures: the object/background contrast says whether the mask marks
+# *where* the objects are; the correlation of the maps under two captions says whether the
+# caption changes that *where*; the level shift says how much the caption changes the mask
+# overall. The reading, written from the numbers of this run (the SSA-FiLM gap is one training run
+# of each, with a 95 % bootstrap interval over the test scenes only, so seed-to-seed spread is not
+# in it):
 
 # %%
 with torch.no_grad():
@@ -319,19 +343,22 @@ draws = [set_psnr_of(per_image["ssa"][k]) - set_psnr_of(per_image["film"][k])
          for k in (torch.from_numpy(rng.integers(n, size=n)) for _ in range(p.n_boot))]
 gap, (gap_low, gap_high) = (set_psnr_of(per_image["ssa"]) - set_psnr_of(per_image["film"]),
                             np.percentile(draws, [2.5, 97.5]))
-driver = "the caption" if change > other_image else "the image"
+background_spread = torch.stack([m[~o].std() for m, o in zip(masks["true caption"], on_objects)]).mean().item()
+marks_objects = abs(contrast["true caption"]) > background_spread  # the objects stand out of the background's own variation
 lines = [
-    f"- The mask moves by {change:.3f} when the caption names other patterns and by {other_image:.3f} when the image "
-    f"changes: {driver} moves it more. Within one image it varies by {spatial:.3f} (std over pixels): "
-    + ("nearly flat, so here it acts as a global gain set per scene more than as a map of where objects are."
-       if spatial < 0.5 * max(change, other_image) else "it draws a map over the image."),
+    f"- The mask {'marks the objects' if marks_objects else 'barely marks the objects'} (the background itself varies by "
+    f"{background_spread:.3f}): on them it differs from the background by {contrast['true caption']:+.3f} with the true caption, {contrast['patterns swapped']:+.3f} with the "
+    f"patterns swapped, {contrast['no caption']:+.3f} with no caption. Its map keeps its shape when the caption changes "
+    f"(correlation {shape_kept:.2f}): the image sets *where*. Swapping the pattern words moves its level by "
+    f"{level_shift:.3f} per scene: the caption sets *how much*.",
     f"- With true captions: SSA {results['ssa']['true caption']:.2f} dB, FiLM {results['film']['true caption']:.2f} dB, "
-    f"`none` {results['none']['true caption']:.2f} dB. SSA minus FiLM {gap:+.2f} dB (interval {gap_low:+.2f} to "
-    f"{gap_high:+.2f}): " + ("a tie at this size and length of training." if gap_low <= 0 <= gap_high
-                            else "SSA's mask adds to FiLM's global affine." if gap_low > 0
-                            else "FiLM's global affine does better than SSA's mask here."),
+    f"`none` {results['none']['true caption']:.2f} dB. SSA minus FiLM {gap:+.2f} dB (95 % interval over {n} scenes, "
+    f"{p.n_boot} resamples: {gap_low:+.2f} to {gap_high:+.2f}): "
+    + ("a tie." if gap_low <= 0 <= gap_high else "SSA ahead on this run." if gap_low > 0 else "FiLM ahead on this run.")
+    + " One run each, and the blocks differ in normalisation as well as in the mask, so this does not say which idea wins.",
     "- With shuffled captions: " + ", ".join(f"{f} {results[f]['shuffled caption']:.2f} dB" for f in ("film", "ssa"))
-    + ": a gain that falls away with the wrong caption was the caption's, not the extra layers'.",
+    + f" (`none` {results['none']['shuffled caption']:.2f} dB): a gain that falls away with the wrong caption was the "
+    "caption's, not the extra layers'.",
 ]
 display(Markdown("\n".join(lines)))
 
@@ -342,8 +369,8 @@ display(Markdown("\n".join(lines)))
 #   can beat the one that does not, and shuffled captions tell a caption gain from a capacity gain.
 # - A pooled sentence vector hears a place word, but binds attributes to places less well (notebook
 #   03 measured both against chance). Our SSA mask reads both the
-#   image features and the caption (a caption query against per-pixel keys); the reading above says,
-#   from this run's numbers, which of the two moves it more. Either way the *where* must come from
-#   the image features: with few image bits there is little to find. Notebook 05 puts these blocks
+#   image features and the caption (a caption query against per-pixel keys); in this run the image
+#   set *where* and the caption *how much* (the reading above). The *where* must come from the
+#   image features: with few image bits there is little to find. Notebook 05 puts these blocks
 #   in the hyperprior decoder (TCIC), measures them against a capacity-matched control at equal
 #   bits, and adds a block that binds words to places by their position.

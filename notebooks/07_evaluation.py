@@ -25,8 +25,10 @@
 #   and its original in CLIP's embedding space?
 #
 # Every metric here comes from its library (pytorch_msssim, piq, lpips, torchmetrics, open_clip)
-# and is reported under an honest name: when its weights are missing it says so instead of
-# quietly using something else.
+# and is reported under an honest name: when its pretrained weights are missing it says so and
+# names what it uses instead (LPIPS on a random AlexNet, labelled *uncalibrated*; FID/KID and the
+# semantic scores on a second mini-CLIP, the *judge*). Those stand-ins rank the codecs of this
+# notebook against each other; their values are not comparable with published ones.
 #
 # **Learning goals**
 # 1. Report a codec on distortion, perception, realism and semantics, each metric with the way it
@@ -50,13 +52,14 @@ if "google.colab" in sys.modules and importlib.util.find_spec("tcic_lib") is Non
 import logging
 
 import matplotlib.pyplot as plt
+from IPython.display import display
 import numpy as np
 import pandas as pd
 import torch
 
 from tcic_lib import zoo
 from tcic_lib.config import profile, seed_everything
-from tcic_lib.data import CaptionedPhotos
+from tcic_lib.data import CaptionedPhotos, caption_information_bits
 from tcic_lib.evaluate import (compressai_settings, curve, evaluate, model_setting, pil_settings, reconstruct,
                                set_level_scores, shapes_test_scenes, summarize)
 from tcic_lib.metrics import HANDCRAFTED, QualityMetrics, Unavailable, bd_psnr, bd_rate, direction, fid_kid
@@ -74,7 +77,8 @@ for w in weights_report():
 # %% [markdown]
 # ## The metrics and their names
 # `QualityMetrics` builds each metric once. Its `labels` are the names results are reported
-# under; `unavailable` lists what could not be computed here, with the reason. Ten of them are
+# under (FID and KID get theirs, with the features and patch size, once computed; MS-SSIM's says
+# how many scales fit the image); `unavailable` lists what could not be computed here, with the reason. Ten of them are
 # hand-crafted (piq: SSIM, VIF, FSIM, GMSD, MS-GMSD, HaarPSI, MDSI, VSI, SR-SIM, DSS) and need no
 # downloaded weights; with PSNR and MS-SSIM that is twelve offline. The semantic similarities use
 # a CLIP the codecs do not read (pretrained when present, else a second mini-CLIP): the one they
@@ -84,14 +88,19 @@ for w in weights_report():
 encoder = zoo.text_encoder("minclip", p, progress=False)  # the features the course's TCIC models read
 judge = zoo.text_encoder("judge", p, progress=False)  # pretrained CLIP when present, else a mini-CLIP no codec reads
 metrics = QualityMetrics(judge, codec_encoders=(encoder.key,))
-pd.DataFrame({"reported as": pd.Series(metrics.labels), "unavailable because": pd.Series(metrics.unavailable)}).fillna("")
+with pd.option_context("display.max_colwidth", None):
+    display(pd.DataFrame({"reported as": pd.Series(metrics.labels),
+                          "unavailable because": pd.Series(metrics.unavailable)}).fillna(""))
 
 # %% [markdown]
 # ## The codecs
-# Pillow's JPEG and WebP at several qualities; the course's learned codecs from notebook 05
-# (`notext`, the hyperprior architecture, and `tcic`, which reads the caption stored in its
-# file); CompressAI's pretrained `bmshj2018-hyperprior` when its weights are in the torch hub
-# cache. Every point is a real file: the rate is its size.
+# Pillow's JPEG and WebP at several qualities; the course's learned codecs at the ordinary rates,
+# shipped with the course (notebook 05 trains them): `learned notext` (TCIC's network without any
+# fusion block, trained with the TCIC recipe: the hyperprior architecture of notebook 02, but not
+# notebook 02's checkpoint) and `learned tcic` (SSA blocks, reads the caption stored in its file);
+# CompressAI's pretrained `bmshj2018-hyperprior` when its weights are in the torch hub cache.
+# Every point is a real file, measured with notebook 02's three rates: the payload (`bpp_latent`),
+# the file without its caption (`bpp_file`) and the whole file (`bpp_total`).
 
 # %%
 settings = pil_settings("jpeg", (10, 30, 50, 70, 90)) + pil_settings("webp", (5, 30, 60, 90))
@@ -115,6 +124,12 @@ images, captions, test_scenes = shapes_test_scenes(p)
 rows = evaluate(settings, images, captions, metrics=metrics)
 summary = summarize(rows).merge(set_level_scores(settings, images, captions, metrics), how="left")
 print(f"{len(rows)} rows: {len(images)} images x {len(settings)} settings")
+if "patches" in summary:
+    width = metrics.fid_features.num_features
+    n_patches = int(summary["patches"].iloc[0])
+    print(f"set-level FID/KID: {metrics.labels['fid']}; {n_patches} patches per set, features {width} wide"
+          + ("" if n_patches > width else ": fewer patches than features, so FID's covariance is rank-deficient "
+             "and its values are noisy (read them as a ranking; the section on FID below shows the bias)"))
 assert len(rows) == len(images) * len(settings)
 rows.head(3)
 
@@ -124,6 +139,11 @@ columns = ["codec", "setting", "bpp_latent", "bpp_file", "bpp_caption", "psnr", 
 summary[[c for c in columns if c in summary]].round(4)
 
 # %% [markdown]
+# Each set of reconstructions is compared with its own originals. KID is the unbiased estimate of
+# a squared kernel distance (a polynomial kernel on the same features, averaged over random
+# subsets): its true value is at least 0, but the estimate can go below 0 when two sets are
+# closer than its noise, as here for the sets nearest their originals.
+#
 # ## Every metric, and which way is better
 # One column per metric at every codec setting. The hand-crafted ones need no downloaded weights;
 # a few need images above a minimum size (VIF and SR-SIM: 41 px), and report NaN below it.
@@ -146,24 +166,40 @@ plt.show()
 # ## BD-rate and BD-PSNR, always together
 # Against WebP as the anchor, on whole files without the caption (`bpp_file`, notebook 02's names:
 # a learned codec's payload leaves out its header, a WebP file includes its own, so payloads would
-# flatter the learned codecs). BD-PSNR is the average PSNR gap at equal rate; BD-rate the average
-# rate saving at equal PSNR. When curves barely overlap or are nearly flat the functions warn: a
-# tiny PSNR offset on a flat curve becomes a huge BD-rate. The payload column shows the difference.
+# flatter the learned codecs). BD-PSNR is the average PSNR gap at equal rate, defined only where
+# the rate ranges overlap; BD-rate the average rate saving at equal PSNR, defined only where the
+# PSNR ranges overlap. When curves barely overlap or are nearly flat the functions warn (each
+# warning is printed next to its codec below): a tiny PSNR offset on a flat curve becomes a huge
+# BD-rate. The payload column shows what leaving the header out would flatter; the last column
+# counts TCIC's caption as sent (whole files): the other columns assume the decoder already has it.
 
 # %%
+import warnings
+
 anchor = curve(summary, x="bpp_file", codec="webp")
-bd_vs_webp = pd.DataFrame([{"codec": name,
-                            "BD-rate vs WebP (%), files": bd_rate(*anchor, *curve(summary, x="bpp_file", codec=name)),
-                            "BD-PSNR vs WebP (dB), files": bd_psnr(*anchor, *curve(summary, x="bpp_file", codec=name)),
-                            "BD-rate vs WebP (%), payloads": bd_rate(*anchor, *curve(summary, codec=name))}
-                           for name in summary["codec"].unique() if name != "webp"])
+bd_rows = []
+for name in summary["codec"].unique():
+    if name == "webp":
+        continue
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        bd_rows.append({"codec": name,
+                        "BD-rate vs WebP (%), files": bd_rate(*anchor, *curve(summary, x="bpp_file", codec=name)),
+                        "BD-PSNR vs WebP (dB), files": bd_psnr(*anchor, *curve(summary, x="bpp_file", codec=name)),
+                        "BD-rate vs WebP (%), payloads": bd_rate(*anchor, *curve(summary, codec=name)),
+                        "BD-rate vs WebP (%), whole files": bd_rate(*anchor, *curve(summary, x="bpp_total", codec=name))})
+    for message in dict.fromkeys(str(w.message) for w in caught):
+        print(f"{name}: {message}")
+bd_vs_webp = pd.DataFrame(bd_rows)
 bd_vs_webp.round(2)
 
 # %% [markdown]
 # ## What the numbers look like
 # The same test scene from several codecs at their lowest rates (a 2x zoom of the half-size
-# square that holds the most object pixels; each title's rate is the file's, caption not counted). JPEG's blocks, WebP's smoothing and the learned codecs' blur are different kinds of
-# error with different PSNR/LPIPS trade-offs.
+# square that holds the most object pixels; each title's rate is the file's, caption not counted).
+# The lowest rates differ (JPEG cannot go as low: its tables alone cost more), and so do the kinds
+# of error: JPEG's blocks, WebP's smoothing, the learned codecs' own artefacts. Each kind trades
+# PSNR against LPIPS differently.
 
 # %%
 x, caption = images[0], captions[0]
@@ -207,9 +243,11 @@ print(f"Fréchet distance: ok ({my_frechet_distance(*stats[0], *stats[1]):.4f})"
 # %% [markdown]
 # ## Why FID needs many patches
 # FID fits a Gaussian to the features of each set. Split the *originals* in two halves: both
-# come from the same distribution, so the true FID between them is 0. Measured with few
-# patches it is far from 0: the estimate is biased upwards and noisy until the number of
-# patches is well above the feature width. Small sets can rank codecs only when the gaps are large.
+# come from the same distribution, so the true FID between them is 0. The table cuts them into
+# smaller and smaller patches, which changes two things at once: each patch shows less, and there
+# are many more of them. With few patches the estimate sits far above 0; with more it falls, but
+# it does not reach 0 at these set sizes. That floor is what any codec's FID must be read against:
+# small sets can rank codecs only when their gaps are well above it.
 
 # %%
 features = metrics.fid_features
@@ -238,15 +276,16 @@ photos = CaptionedPhotos(max_side=2 * p.data.image_size)
 photo_images, photo_captions = (list(t) for t in zip(*(photos[i] for i in range(len(photos)))))
 photo_settings = [s for s in settings if s.codec in ("jpeg", "webp", "learned notext", "learned tcic")]
 photo_summary = summarize(evaluate(photo_settings, photo_images, photo_captions, metrics=metrics))
-rd_rp_figure(photo_summary, metrics.labels, metrics=("psnr", "lpips", "clip_image"),
-             title=f"{len(photos)} photos, longest side {2 * p.data.image_size} px")
+rd_rp_figure(photo_summary, metrics.labels, metrics=("psnr", "lpips", "clip_image"), x="bpp_file",
+             title=f"{len(photos)} photos, longest side {2 * p.data.image_size} px (the judge CLIP saw shapes, not photos)")
 plt.show()
 
 # %% [markdown]
 # ## What caption bits change
 # TCIC stores the caption in its file. If the decoder already has the caption (TCIC's setting:
-# side information), only the image bits count; if it must be sent, the UTF-8 caption costs far
-# more than its information content, and on small images it can outweigh the image itself.
+# side information), only the image bits count; if it must be sent, the UTF-8 caption costs much
+# more than its information content (both printed below), and on small images it can outweigh
+# the image itself.
 
 # %%
 tcic_points = summary[summary["codec"] == "learned tcic"]
@@ -255,12 +294,16 @@ ax.plot(tcic_points["bpp_total"] - tcic_points["bpp_caption"], tcic_points["psnr
         label="tcic, caption free at the decoder")
 ax.plot(tcic_points["bpp_total"], tcic_points["psnr"], marker="o", label="tcic, caption sent as UTF-8")
 notext = summary[summary["codec"] == "learned notext"]
-ax.plot(notext["bpp_total"], notext["psnr"], marker="s", label="notext")
-ax.set_xlabel("bits per pixel")
+ax.plot(notext["bpp_total"], notext["psnr"], marker="s", label="learned notext (whole file)")
+ax.set_xlabel("bits per pixel (what each line counts: see the legend)")
 ax.set_ylabel("PSNR (dB)")
 ax.legend()
 plt.show()
-print("mean caption cost:", round(tcic_points["bpp_caption"].mean(), 4), "bpp")
+information = np.mean([caption_information_bits(scene, split="test") for scene in test_scenes])
+pixels = p.data.image_size**2
+print(f"mean caption cost: {tcic_points['bpp_caption'].mean():.4f} bpp as UTF-8 "
+      f"({tcic_points['bpp_caption'].mean() * pixels:.0f} bits per scene); its information content "
+      f"{information:.1f} bits per scene ({information / pixels:.4f} bpp)")
 
 # %%
 caption_share = tcic_points["bpp_caption"] / tcic_points["bpp_total"]
@@ -269,9 +312,10 @@ assert (tcic_points["bpp_total"] > tcic_points["bpp_total"] - tcic_points["bpp_c
 assert (summary.loc[summary["codec"] == "learned notext", "bpp_caption"] == 0).all()  # it reads no caption, stores none
 
 # %% [markdown]
-# From the command line the same table and figures come from
-# `tcic eval --codec jpeg --codec webp --data photos --out build/eval` (per-image `results.csv`,
-# `summary.csv`, `metrics.json` with the labels and the unavailable metrics, `curves.png`).
+# From the command line, `tcic eval` writes the same kind of table and figures for the codecs and
+# data you name; for example the JPEG/WebP comparison on the photos (at the CLI's default size, 512
+# px): `tcic eval --codec jpeg --codec webp --data photos --out build/eval` (per-image
+# `results.csv`, `summary.csv`, `metrics.json` with the labels and the unavailable metrics, `curves.png`).
 #
 # ## What you learned, and what comes next
 # - Distortion, perception, realism and semantics are different axes; a metric is reported with

@@ -38,9 +38,13 @@ def rd_rp_figure(summary: pd.DataFrame, labels: dict[str, str], metrics=("psnr",
                  x: str = "bpp_total", title: str = ""):
     """A row of panels, one per available metric (distortion first, then perception)."""
     present = [m for m in metrics if m in summary and summary[m].notna().any()]
-    fig, axes = plt.subplots(1, len(present), figsize=(4.2 * len(present), 3.6), squeeze=False)
-    for ax, metric in zip(axes[0], present):
+    columns = min(3, len(present))  # rows of three: wider rows shrink every label once exported
+    rows = -(-len(present) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(4.6 * columns, 3.8 * rows), squeeze=False)
+    for ax, metric in zip(axes.flat, present):
         curves(ax, summary, metric, x=x, label=labels.get(metric, metric))
+    for ax in list(axes.flat)[len(present):]:
+        ax.set_visible(False)
     fig.suptitle(title)
     fig.tight_layout()
     return fig
