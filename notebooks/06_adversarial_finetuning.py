@@ -69,7 +69,7 @@ from tcic_lib.evaluate import evaluate, model_setting, reconstruct, set_level_sc
 from tcic_lib.losses import d_hinge_loss
 from tcic_lib.metrics import QualityMetrics
 from tcic_lib.plots import crop_grid, objects_crop
-from tcic_lib.texture import high_frequency_energy, median_with_interval, texture_kept
+from tcic_lib.texture import high_frequency_energy, median_with_interval, paired_separation, texture_kept
 
 logging.basicConfig(level=logging.WARNING, format="%(message)s")
 logging.getLogger("tcic_lib").setLevel(logging.INFO)  # the zoo says where each model comes from
@@ -237,22 +237,33 @@ for rate in rates:
 # from the scenes' known geometry: inside each patterned object, the pattern's contrast (mean colour
 # of the pixels its fill paints minus the pixels it leaves white: a matched filter at the pattern's
 # own period), reconstruction over original. 1 keeps the whole pattern; a blur that keeps the
-# object's colour but not its stripes scores near 0. Intervals: bootstrap over the objects.
+# object's colour but not its stripes scores near 0. Intervals: bootstrap over the objects. The
+# second table compares the runs object by object on the same files, and says roughly how many
+# objects a difference of that size needs before its interval excludes 0 (one training seed each:
+# seed-to-seed spread is not in these intervals).
 
 # %%
-texture_rows = []
+texture_rows, kept_by = [], {}
 for rate in rates:
     for s in settings[rate]:
         payloads, _ = s.encode(test_images, captions)
         x_hat = [x.clamp(0, 1) for x in s.decode(payloads, captions)]
-        per_object = texture_kept(x_hat, test_images, test_scenes)
+        per_object = kept_by[rate, s.codec] = texture_kept(x_hat, test_images, test_scenes)
         kept = median_with_interval(per_object, n_boot=p.n_boot)
         texture_rows.append({"rate": rate, "setting": s.codec, "objects": len(per_object),
                              "pattern contrast kept (median)": kept[0], "95% low": kept[1], "95% high": kept[2],
                              "high-frequency energy / original's": high_frequency_energy(torch.stack(x_hat))
                              / high_frequency_energy(images)})
 texture = pd.DataFrame(texture_rows).set_index(["rate", "setting"])
-texture.round(3)
+display(texture.round(3))
+# the adversary's own effect (against the no-adversary twin) and the caption's (text D against plain D), object by
+# object on the same files: the difference, its interval, and about how many objects would separate them
+comparisons = {"adversary: text D - no adversary": ("TCIC + text D", "TCIC, no adversary"),
+               "caption in D: text D - plain D": ("TCIC + text D", "TCIC + plain D")}
+separation = pd.DataFrame([{"rate": rate, "comparison": label,
+                            **paired_separation(kept_by[rate, a], kept_by[rate, b], n_boot=p.n_boot)}
+                           for rate in rates for label, (a, b) in comparisons.items()]).set_index(["rate", "comparison"])
+separation.round(3)
 
 # %% [markdown]
 # ## Side by side, at the ultra-low rate

@@ -61,3 +61,15 @@ def median_with_interval(values: np.ndarray, n_boot: int = 1000, seed: int = 0) 
     rng = np.random.default_rng(seed)
     draws = np.median(values[rng.integers(len(values), size=(n_boot, len(values)))], axis=1)
     return float(np.median(values)), float(np.percentile(draws, 2.5)), float(np.percentile(draws, 97.5))
+
+
+def paired_separation(a: np.ndarray, b: np.ndarray, n_boot: int = 1000, seed: int = 0) -> dict:
+    """Mean of a - b over paired items (the same objects), its 95 % bootstrap interval, and roughly how many
+    items a normal approximation needs for that interval to exclude 0: (1.96 sd / |mean|)^2."""
+    d = np.asarray(a, float) - np.asarray(b, float)
+    rng = np.random.default_rng(seed)
+    draws = d[rng.integers(len(d), size=(n_boot, len(d)))].mean(1)
+    mean, sd = float(d.mean()), float(d.std(ddof=1)) if len(d) > 1 else float("nan")
+    needed = float("inf") if mean == 0 else float(np.ceil((1.96 * sd / abs(mean)) ** 2))
+    return {"difference": mean, "95% low": float(np.percentile(draws, 2.5)), "95% high": float(np.percentile(draws, 97.5)),
+            "items": len(d), "items needed": needed}

@@ -33,3 +33,16 @@ def test_a_flat_object_has_no_pattern_contrast_and_solid_objects_are_skipped():
     assert all(c < 1e-6 for s in scenes for c in pattern_contrast(grey, s))
     patterned = sum(o.pattern != "solid" for s in scenes for o in s.objects)
     assert 0 < sum(len(pattern_contrast(x, s)) for x, s in zip(images, scenes)) <= patterned
+
+
+def test_paired_separation_needs_more_items_for_a_smaller_gap():
+    from tcic_lib.texture import paired_separation
+
+    rng = np.random.default_rng(0)
+    base = rng.normal(size=400)
+    wide = paired_separation(base + 1.0 + rng.normal(size=400), base)
+    narrow = paired_separation(base + 0.1 + rng.normal(size=400), base)
+    assert wide["95% low"] > 0 and wide["items needed"] < 20
+    assert narrow["items needed"] > 20 * wide["items needed"]
+    same = paired_separation(base, base)
+    assert same["difference"] == 0 and same["items needed"] == float("inf")
