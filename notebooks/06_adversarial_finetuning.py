@@ -329,6 +329,12 @@ for rate in rates:
     lines.append(f"- Pattern contrast kept at the {rate} rate (median over {texture.loc[rate, 'objects'].iloc[0]} objects): "
                  + ", ".join(f"{name} {kept[name]:.2f} ({texture.loc[(rate, name), '95% low']:.2f} to "
                              f"{texture.loc[(rate, name), '95% high']:.2f})" for name in kept.index) + ".")
+for (rate, label), row in separation.iterrows():
+    separated = row["95% low"] > 0 or row["95% high"] < 0
+    lines.append(f"- {label} at the {rate} rate, pattern contrast kept: {row['difference']:+.3f} "
+                 f"({row['95% low']:+.3f} to {row['95% high']:+.3f}) over {row['items']:.0f} objects: "
+                 + ("separated on these objects (one training seed)." if separated else
+                    f"not separated; a difference this size needs about {row['items needed']:.0f} objects."))
 lines.append(f"- D's mean score at the ultra-low rate: real with its caption {d_scores['real, true caption'].mean():+.3f}, "
              f"real with a wrong caption {d_scores['real, wrong caption'].mean():+.3f}, reconstruction "
              f"{d_scores['reconstruction, true caption'].mean():+.3f}.")
