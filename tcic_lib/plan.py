@@ -33,9 +33,9 @@ def caption_study(p: Profile, encoder) -> dict[StudyKey, Recipe]:
 
     - ultra-low rates, trained by the profile's protocol (`p.low_rate`), `p.low_rate.seeds` training
       seeds at the lowest rate and `other_seeds` at the others: `tcic`, its capacity-matched `control`
-      (both positional cross-attention), the text-free `notext`, and `positional` (pxattn's positional
-      features, never a caption: the text-free envelope must include what the text path's layers
-      give; `other_seeds` everywhere, as an envelope member);
+      (both positional cross-attention), the text-free `notext`, and at the lowest rate `positional`
+      (pxattn's positional features, never a caption: the text-free envelope where the headline is
+      measured must include what the text path's layers give; `other_seeds` of it);
     - the caption at both ends (`conditional`) and the caption-detail ladder at the lowest rate;
     - the ordinary rates: `tcic`, `control`, `notext` with SSA, the paper's block (one seed).
     """
@@ -44,7 +44,7 @@ def caption_study(p: Profile, encoder) -> dict[StudyKey, Recipe]:
     for lmbda in p.low_lmbdas:
         for seed in range(lr.seeds if lmbda == lowest else lr.other_seeds):
             keys += [(variant, fusion, lmbda, "full", seed) for variant, fusion in LOW_RATE_ARMS
-                     if variant != "positional" or seed < lr.other_seeds]  # an envelope member, not a headline arm
+                     if variant != "positional" or (lmbda == lowest and seed < lr.other_seeds)]
     for seed in range(lr.other_seeds):
         keys.append(("conditional", "pxattn", lowest, "full", seed))
         keys += [(variant, "pxattn", lowest, detail, seed) for detail in ("colour", "pattern")
