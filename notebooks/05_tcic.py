@@ -329,12 +329,14 @@ else:
     display(candidates.round(3))
 
 # %% [markdown]
-# The models of this notebook (`plan.caption_study`): at each ultra-low rate the four variants
-# above over several seeds, the text-free bases they start from (and bases at "bridge" rates
-# between the ultra-low and the ordinary ones, for the text-free envelope of section 7), the
-# caption-detail ladder and the caption at both ends; at the ordinary rates one seed of each with
-# SSA, the paper's block. In the `cpu` profile every one ships with the course
-# (`checkpoints/README.md` gives each one's command, seed, steps and wall time); other profiles
+# The models of this notebook (`plan.caption_study`): at each ultra-low rate TCIC, its control
+# and notext over several seeds (`positional` at the lowest rate, where the headline is
+# measured), the text-free bases they start from (and bases at "bridge" rates between the
+# ultra-low and the ordinary ones, for the text-free envelope of section 7), the caption-detail
+# ladder and the caption at both ends; at the ordinary rates one seed of each with SSA, the
+# paper's block. In the `cpu` profile the course ships them (the cell below lists any it does
+# not, with the command that trains it; `checkpoints/README.md` gives each shipped one's command,
+# seed, steps and wall time); other profiles
 # train them here.
 
 # %%
