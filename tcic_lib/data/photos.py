@@ -11,7 +11,7 @@ import torch
 from torch.utils.data import Dataset
 
 PHOTO_CAPTIONS = {
-    "astronaut": "an astronaut in a orange spacesuit smiling in front of an american flag",
+    "astronaut": "an astronaut in an orange spacesuit smiling in front of an american flag",
     "chelsea": "a ginger tabby cat with green eyes looking to the side",
     "coffee": "a cup of coffee with latte art on a saucer with a spoon on a wooden table",
     "rocket": "a rocket on the launch pad under a blue sky with a service tower",
