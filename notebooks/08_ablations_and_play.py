@@ -45,18 +45,21 @@ if "google.colab" in sys.modules and importlib.util.find_spec("tcic_lib") is Non
 
 # %%
 import logging
+import textwrap
 from dataclasses import replace
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import torch
+from IPython.display import Markdown, display
 
 from tcic_lib import plan, zoo
 from tcic_lib.ablate import cost_table, run_grid
 from tcic_lib.config import profile, seed_everything
-from tcic_lib.data import COLOURS, PATTERNS, caption_for
+from tcic_lib.data import COLOURS, PATTERNS, PHOTO_CAPTIONS, caption_for, object_mask
 from tcic_lib.evaluate import shapes_test_scenes
+from tcic_lib.metrics import psnr
 from tcic_lib.plots import curves
 from tcic_lib.widgets import CaptionPlayground
 
@@ -67,8 +70,7 @@ p = profile()
 seed_everything(p.data.seed)
 encoder = zoo.text_encoder("minclip", p, progress=False)
 middle = p.middle_lmbda
-# the whole grid at every rate in the quick profile; elsewhere one rate, so that only concat and
-# FiLM need training (about 10 minutes each on a CPU in the cpu profile)
+# the whole grid at every rate in the quick profile; elsewhere one rate (the cpu profile ships its five models)
 lmbdas = plan.ablation_lmbdas(p)
 print(f"profile {p.name}: rates {lmbdas}")
 
@@ -94,11 +96,20 @@ else:
     axes[0].set_ylabel("PSNR (dB), true caption")
     axes[0].legend()
 costs = table.xs(middle, level="lmbda").xs("true", level="condition")[["cost_of_shuffled", "cost_of_none"]]
-costs.plot.bar(ax=axes[1])
+costs.rename(columns={"cost_of_shuffled": "shuffled caption", "cost_of_none": "no caption"}).plot.bar(ax=axes[1], rot=0)
 axes[1].set_ylabel("PSNR lost vs the true caption (dB)")
-axes[1].set_title(f"what the caption is worth at λ={middle:g}")
+axes[1].set_title(f"reliance on the caption at λ={middle:g} (not its benefit)", fontsize=10)
+axes[0].set_title("each fusion block at its own rate", fontsize=10)
 plt.tight_layout()
 plt.show()
+at_middle = table.xs(middle, level="lmbda").xs("true", level="condition")
+no_text = at_middle.loc["none", "psnr"]
+display(Markdown("\n".join(
+    f"- {fusion}: {row['psnr']:.2f} dB with its caption ({row['psnr'] - no_text:+.2f} dB against `none`); it loses "
+    f"{row['cost_of_shuffled']:.2f} dB with a shuffled caption and {row['cost_of_none']:.2f} dB with none"
+    + (": it hardly reads its caption, so its gain over `none` is the extra layers'." if fusion != "none"
+       and max(abs(row["cost_of_shuffled"]), abs(row["cost_of_none"])) < 0.1 else ".")
+    for fusion, row in at_middle.iterrows())))
 
 # %% [markdown]
 # ## Reading the grid honestly
@@ -152,9 +163,12 @@ for fusion in ("film", "ssa"):
 # ## The playground
 # Pick a test image, edit its caption, move the rate: the **same bitstream** is decoded with
 # your caption. Try naming a different fill pattern or colour for one object, or deleting the
-# caption. The bpp does not move: the caption is decoder-side information. The rates run from the
-# ultra-low ones of notebook 05 (positional cross-attention, where the caption decides what is
-# drawn) to the ordinary ones (SSA, where the image bits already carry it).
+# caption. The bpp (the file's, its stored caption not counted) does not move: the caption is
+# decoder-side information. The rates λ (smaller: fewer bits) run from the ultra-low ones of
+# notebook 05 (TCIC with positional cross-attention, where image bits are too few to draw the
+# patterns and the caption has to) to the ordinary ones (TCIC with SSA, where the image bits
+# carry most of it). Below, one scene's first object gets another colour and pattern in the
+# caption; where on the picture does the decoder draw the change?
 
 # %%
 images, captions, scenes = shapes_test_scenes(p)
@@ -168,31 +182,46 @@ changed = replace(first, colour=next(c for c in COLOURS if c != first.colour),
 edited_caption = caption_for(replace(scene, objects=(changed, *scene.objects[1:])), np.random.default_rng(0))
 print("true caption:  ", captions[0])
 print("edited caption:", edited_caption)
-views = {}
+def object_pixels(scene, obj):
+    return torch.from_numpy(object_mask(replace(scene, objects=(obj,)), p.data.image_size))
+
+
+views, lines = {}, []
 for lmbda in (p.lowest_lmbda, middle):
     original, edited = playground.update(0, captions[0], lmbda), playground.update(0, edited_caption, lmbda)
     views[lmbda] = (original, edited)
-    change = (original.x_hat - edited.x_hat).abs().mean().item()
-    print(f"λ={lmbda:g}: file {original.bpp:.4f} bpp either way; mean |change| of the decoded pixels {change:.4f}")
     assert original.bpp == edited.bpp  # same file, other decode
-original, edited = views[p.lowest_lmbda]
+    change = (original.x_hat - edited.x_hat).abs().mean(0)  # per pixel, on the 0-1 scale
+    on = {o.place: change[object_pixels(scene, o)].mean().item() for o in scene.objects}
+    where = max(on, key=on.get)
+    lines.append(f"- λ={lmbda:g} ({'positional cross-attention' if lmbda in p.low_lmbdas else 'SSA'}), file "
+                 f"{original.bpp:.3f} bpp either way: the decoded pixels change by {change.mean():.4f} on average "
+                 f"(0-1 scale); most on the object at the {where} ({on[where]:.3f})"
+                 + (", the one the edit names." if where == first.place else
+                    f", not on the edited one at the {first.place} ({on[first.place]:.3f}): here the words were bound "
+                    "to the wrong place."))
 
-fig, axes = plt.subplots(1, 3, figsize=(9, 3.2))
-fig.suptitle(f"one file at λ={p.lowest_lmbda:g} ({original.bpp:.3f} bpp), two captions", fontsize=10)
-for ax, (picture, title) in zip(axes, [(images[0], "original"), (original.x_hat, "decoded, true caption"),
-                                       (edited.x_hat, "decoded, edited caption")]):
-    ax.imshow(picture.permute(1, 2, 0).clamp(0, 1))
-    ax.set_title(title, fontsize=9)
-    ax.axis("off")
+fig, axes = plt.subplots(2, 3, figsize=(9, 6.4))
+fig.suptitle(textwrap.fill(f"one file per row, two captions; edited: {edited_caption}", 90), fontsize=9)
+for row, (lmbda, (original, edited)) in enumerate(views.items()):
+    for ax, (picture, title) in zip(axes[row], [(images[0], "original"),
+                                                (original.x_hat, f"λ={lmbda:g}, {original.bpp:.3f} bpp: true caption"),
+                                                (edited.x_hat, "same file: edited caption")]):
+        ax.imshow(picture.permute(1, 2, 0).clamp(0, 1))
+        ax.set_title(title, fontsize=9)
+        ax.axis("off")
+fig.tight_layout()
 plt.show()
+display(Markdown("\n".join(lines)))
 
 # %%
-playground.panel()  # interactive in Jupyter / Colab; a static figure elsewhere
+playground.panel()  # interactive in Jupyter / Colab (an exported page shows only the widget's description)
 
 # %% [markdown]
 # ## Your own image through a shipped model
 # Any image works (any size, greyscale or RGBA is converted): put its path below. Here, a photo that
-# ships with scikit-image stands in. The learned codecs were trained on 64 px synthetic scenes, so
+# ships with scikit-image stands in, shrunk to 128 px so the course's small models code it in a
+# moment. The learned codecs were trained on 64 px synthetic scenes, so
 # on a photo they show how far a course-sized model carries, not what TCIC does on natural images;
 # CompressAI's pretrained hyperprior (`tcic fetch-weights`, then `--model bmshj2018-hyperprior`) is
 # the real-photo codec. The same from the command line:
@@ -206,15 +235,16 @@ from tcic_lib.images import as_image_tensor
 
 your_image = as_image_tensor(load_photo("astronaut"))  # or: as_image_tensor(PIL.Image.open("my.png"))
 your_image = torch.nn.functional.interpolate(your_image[None], size=(128, 128), mode="area")[0]
-your_caption = "a person in a white space suit in front of a flag"
+your_caption = PHOTO_CAPTIONS["astronaut"]  # words the course's mini-CLIP never saw: shapes, colours, places only
 model = tcic_models[middle]
 data = encode(model, your_image, your_caption)
 yours = decode(model, data, text_encoder=encoder)
-fig, axes = plt.subplots(1, 2, figsize=(6, 3.2))
-for ax, (picture, title) in zip(axes, [(your_image, "your image"),
-                                       (yours, f"decoded: {file_rates(data)['bpp_file']:.3f} bpp (caption not counted)")]):
+fig, axes = plt.subplots(1, 2, figsize=(6.4, 3.4))
+for ax, (picture, title) in zip(axes, [(your_image, "the image (128 px)"),
+                                       (yours, f"decoded: {file_rates(data)['bpp_file']:.3f} bpp (caption not counted),\n"
+                                               f"PSNR {psnr(yours[None], your_image[None]).item():.1f} dB")]):
     ax.imshow(picture.permute(1, 2, 0).clamp(0, 1))
-    ax.set_title(title, fontsize=8)
+    ax.set_title(title, fontsize=9)
     ax.axis("off")
 plt.show()
 
@@ -230,6 +260,7 @@ plt.show()
 # | 05 | `conditional` | the caption at both ends (encoder and means), several seeds |
 # | 06 | `gan-*` | decoders of notebook 05's models fine-tuned with a discriminator (files unchanged) |
 # | 08 | the grid | one TCIC per fusion block at the middle rate |
+# | 08 | the playground | notebook 05's TCIC (seed 0): positional cross-attention at the ultra-low rates, SSA above |
 #
 # `tcic models` lists the named ones with their rates and test numbers; `checkpoints/README.md`
 # gives every shipped model's command, seed, steps and wall time.
@@ -255,17 +286,19 @@ plt.show()
 # - A grid of fusions and captions is cheap to run; a decode-time cost shows reliance on the
 #   caption, and only a capacity-matched control shows a gain from it.
 # - The same bits decode differently with different words: the caption is decoder-side
-#   information, free when the decoder already holds it.
+#   information, free when the decoder already holds it; where the decoder draws what the words
+#   say depends on how well it binds them to places.
 #
 # **The course in one paragraph.** TCIC codes an image with a learned hyperprior codec whose
 # decoder also reads a caption through CLIP features (notebooks 01-04). A caption can save at most
-# what it tells about the image, $I(X;T) \le H(T)$ bits (notebook 05): next to the hundreds of bits
-# a scene takes at ordinary rates that is almost nothing, but at the ultra-low rates, where image
-# bits are scarce, a decoder that binds words to places can draw what the caption names; notebook
-# 05 measures how much of $H(T)$ it saves against the best text-free codec we have, over training
-# seeds. Notebook 06 measures what a text-conditional discriminator adds beyond fine-tuning
-# without one, and notebook 07 reads every codec with many metrics, none judged by the encoder
-# the decoder reads.
+# what it tells about the image, $I(X;T) \le H(T)$ bits (notebook 05): next to the thousand-odd bits
+# a scene takes at ordinary rates that is little, but at the ultra-low rates, where image bits are
+# scarce, a decoder that reads the caption's words by position can draw more of what the caption
+# names (when it binds them to the right place: the playground above shows one file each way);
+# notebook 05 measures how much of $H(T)$ it saves against the best text-free codec we have, over
+# training seeds. Notebook 06 measures what a text-conditional discriminator adds beyond
+# fine-tuning without one, and notebook 07 reads every codec with many metrics, none of them
+# computed with the text encoder the decoders read.
 #
 # **What to try next.** With a GPU, `TCIC_PROFILE=gpu` trains the same studies at 128 px; the
 # README's recipe trains TCIC, its control and the no-text model on CUB-200 captions (real photos,

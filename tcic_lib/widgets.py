@@ -21,7 +21,7 @@ from .bitstream import decode, encode, unpack
 class PlaygroundView:
     x_hat: torch.Tensor  # (3, H, W) reconstruction
     mask: torch.Tensor | None  # (H', W') mask of the finest SSA block, None for other fusions
-    bpp: float  # whole-file bits per pixel of the (unchanged) bitstream
+    bpp: float  # bits per pixel of the (unchanged) file, the caption it stores not counted (`bpp_file`)
     caption: str | None
 
 
@@ -50,7 +50,9 @@ class CaptionPlayground:
         x_hat = decode(model, data, caption, text_encoder=self.encoder)
         fusions = getattr(model.g_s, "fusions", [])
         mask = getattr(fusions[-1], "last_mask", None) if len(fusions) else None
-        return PlaygroundView(x_hat, mask[0, 0] if mask is not None else None, unpack(data).bpp_total, caption)
+        header = unpack(data)
+        bpp_file = 8 * (header.total_bytes - header.caption_bytes) / header.num_pixels
+        return PlaygroundView(x_hat, mask[0, 0] if mask is not None else None, bpp_file, caption)
 
     def panel(self):
         """ipywidgets: image picker, caption box, rate slider -> original, reconstruction, mask, bpp."""
@@ -70,7 +72,7 @@ class CaptionPlayground:
                 axes[0].imshow(self.images[picker.value].permute(1, 2, 0))
                 axes[0].set_title("original")
                 axes[1].imshow(view.x_hat.permute(1, 2, 0).clamp(0, 1))
-                axes[1].set_title(f"decoded, {view.bpp:.3f} bpp")
+                axes[1].set_title(f"decoded, {view.bpp:.3f} bpp (caption not counted)")
                 if view.mask is not None:
                     axes[2].imshow(view.mask, vmin=0, vmax=1, cmap="magma")
                 axes[2].set_title("SSA mask (finest block)")
