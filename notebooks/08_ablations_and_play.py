@@ -105,10 +105,11 @@ plt.show()
 at_middle = table.xs(middle, level="lmbda").xs("true", level="condition")
 no_text = at_middle.loc["none", "psnr"]
 display(Markdown("\n".join(
+    f"- `none` (no caption path): {row['psnr']:.2f} dB" if fusion == "none" else
     f"- {fusion}: {row['psnr']:.2f} dB with its caption ({row['psnr'] - no_text:+.2f} dB against `none`); it loses "
     f"{row['cost_of_shuffled']:.2f} dB with a shuffled caption and {row['cost_of_none']:.2f} dB with none"
-    + (": it hardly reads its caption, so its gain over `none` is the extra layers'." if fusion != "none"
-       and max(abs(row["cost_of_shuffled"]), abs(row["cost_of_none"])) < 0.1 else ".")
+    + (": it hardly reads its caption, so its gain over `none` is the extra layers'."
+       if max(abs(row["cost_of_shuffled"]), abs(row["cost_of_none"])) < 0.1 else ".")
     for fusion, row in at_middle.iterrows())))
 
 # %% [markdown]
