@@ -33,7 +33,7 @@
 # 2. Build a text-conditional discriminator's loss: hinge terms, mismatched captions, and the
 #    matching-aware gradient penalty.
 # 3. Fine-tune at identical files and tell the adversary's gain from what fine-tuning alone
-#    does, with a plain D, the capacity-matched control and a no-adversary run.
+#    does, with a plain D and a no-adversary twin.
 #
 # The perceptual term is LPIPS; offline, without AlexNet's ImageNet weights, its backbone is
 # random and the course labels it *uncalibrated*: still a deep-feature distance, not the
@@ -155,17 +155,16 @@ print(f"an untrained D: penalty {matching_aware_gradient_penalty(d, images[:4], 
       f"{sum(q.numel() for q in d.parameters()):,} parameters")
 
 # %% [markdown]
-# ## Fine-tuning, four ways, at two rates
+# ## Fine-tuning, three ways, at two rates
 # - **text D**: TCIC with the text-conditional discriminator (the paper's claim);
 # - **plain D**: TCIC with the same discriminator minus its caption term;
-# - **control, text D**: the capacity-matched control of notebook 05 (its decoder reads
-#   unrelated captions), fine-tuned the same way;
 # - **no adversary**: TCIC fine-tuned with the same loop and losses but the adversarial weight
 #   at zero. The RD model's decoder was trained on noisy latents and decodes rounded ones;
 #   any fine-tuning on rounded latents can help PSNR and LPIPS by itself, and this run measures
 #   how much. Only what the GAN runs gain beyond it is the adversary's.
 #
-# The same steps, learning rates and weights for all four. Frozen encoders: every model's files
+# The same steps, learning rates and weights for all three (the RD-only TCIC and its
+# capacity-matched control of notebook 05 are the references). Frozen encoders: every model's files
 # are byte-for-byte those of its RD model, so the comparison is at identical bpp. Two rate
 # points: the lowest ordinary rate (SSA), where the image bits already carry what a caption says,
 # and the lowest ultra-low rate of notebook 05 (positional cross-attention), where patterns and
@@ -346,7 +345,7 @@ display(Markdown("\n".join(lines)))
 # - A text-conditional D scores (image, caption) pairs, counts real images with wrong captions
 #   as fake, and is kept smooth by a matching-aware gradient penalty.
 # - A claim that the text-conditional GAN helps needs the same fine-tuning without the
-#   adversary, with a plain D and on the control, at identical files: at this rate and length,
+#   adversary and with a plain D, at identical files: at this rate and length,
 #   read the lines above before believing it. Where the image bits already carry what the
 #   caption says (notebook 05's ordinary rates), a text D has little left to fix.
 #
