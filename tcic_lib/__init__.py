@@ -16,6 +16,7 @@ this map (a module imports only from layers above it in this list, never from be
     architectures  every codec by name;   bitstream  the .tcic file format                     01, 02
     ---
     metrics     PSNR, MS-SSIM, LPIPS, FID/KID, BD-rate;   losses  LPIPS and hinge terms        02, 06, 07
+    texture     blur and pattern contrast, measured from the scenes' known geometry            06
     checkpoint  one file format;   loop  one training loop;   distributed  torchrun / DDP       02
     train (RD step), contrastive (mini-CLIP step), adversarial (GAN step)                     02, 03, 06
     ---
