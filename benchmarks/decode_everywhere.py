@@ -1,6 +1,6 @@
 """Every shipped codec: files coded in batches and thread counts decode to the same image in others.
 
-    .venv/bin/python benchmarks/decode_everywhere.py [--scenes 1000]
+    .venv/bin/python benchmarks/decode_everywhere.py [--scenes 1000] [--only hyperprior tcic-notext]
 
 Each shipped codec (cpu profile) codes `--scenes` held-out scenes in batches of 1000 (2 threads)
 and 25 (1 thread); every file is decoded in the whole batch (2 threads) and alone (1 thread).
@@ -29,6 +29,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scenes", type=int, default=1000)
     parser.add_argument("--out", type=Path, default=Path("build"))
+    parser.add_argument("--only", nargs="*", default=[], help="shipped codecs whose names start with these")
     args = parser.parse_args()
     p = profile("cpu")
     images, captions, _ = shapes_test_scenes(p, n=args.scenes, seed=4242)
@@ -39,7 +40,7 @@ def main() -> None:
         shipping.install_shipped(key, Path(tmp) / f"{key}.pt")
         encoder = minclip_encoder(Path(tmp) / f"{key}.pt")
         for key, entry in sorted(shipping.shipped_manifest().items()):
-            if entry.get("kind") not in ("codec", "tcic", "gan"):
+            if entry.get("kind") not in ("codec", "tcic", "gan") or (args.only and not key.startswith(tuple(args.only))):
                 continue
             path = Path(tmp) / f"{key}.pt"
             shipping.install_shipped(key, path)
