@@ -222,8 +222,9 @@ class SetMetrics:
                                             input_img_size=(3, self.patch, self.patch)).to(self.device)
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*save all extracted features.*")
-            self.kid = KernelInceptionDistance(feature=features, normalize=True, subset_size=min(self.n, 100), subsets=20,
-                                               reset_real_features=False).to(self.device)
+            # subsets of half the patches (at most 100): a subset of all of them would repeat one value 20 times
+            self.kid = KernelInceptionDistance(feature=features, normalize=True, subset_size=max(2, min(self.n // 2, 100)),
+                                               subsets=20, reset_real_features=False).to(self.device)
         for start in range(0, self.n, FEATURE_BATCH):
             for metric in (self.fid, self.kid):
                 metric.update(real_p[start:start + FEATURE_BATCH], real=True)
