@@ -39,7 +39,7 @@ def test_fid_kid_grow_with_the_difference():
     once = SetMetrics(real, features)  # the real features computed once, for every set compared with them
     again = [once(close), once(far), once(close)]
     assert again[0] == again[2] == near and again[1] == distant
-    assert distant["kid_std"] > 0  # KID's subsets are drawn from the patches, not all of them every time
+    assert distant["kid_std"] > 1e-5  # KID's subsets are drawn from the patches, not all of them every time
 
 
 def test_ms_ssim_says_what_it_computed():
