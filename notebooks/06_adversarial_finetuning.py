@@ -159,12 +159,13 @@ print(f"an untrained D: penalty {matching_aware_gradient_penalty(d, images[:4], 
 # - **text D**: TCIC with the text-conditional discriminator (the paper's claim);
 # - **plain D**: TCIC with the same discriminator minus its caption term;
 # - **no adversary**: TCIC fine-tuned with the same loop and losses but the adversarial weight
-#   at zero. The RD model's decoder was trained on noisy latents and decodes rounded ones;
-#   any fine-tuning on rounded latents can help PSNR and LPIPS by itself, and this run measures
-#   how much. Only what the GAN runs gain beyond it is the adversary's.
+#   at zero. The RD model's decoder was trained on noisy latents and decodes rounded ones, and
+#   the fine-tuning adds an LPIPS term: both move PSNR and LPIPS by themselves (either way), and
+#   this run measures how much. Only what the GAN runs gain beyond it is the adversary's.
 #
-# The same steps, learning rates and weights for all three (the RD-only TCIC and its
-# capacity-matched control of notebook 05 are the references). Frozen encoders: every model's files
+# The same steps, learning rates and weights for all three (printed below; the twin keeps the
+# LPIPS term and still trains its D, whose score G ignores), and the RD-only TCIC and its
+# capacity-matched control of notebook 05 as references. Frozen encoders: every model's files
 # are byte-for-byte those of its RD model, so the comparison is at identical bpp. Two rate
 # points: the lowest ordinary rate (SSA), where the image bits already carry what a caption says,
 # and the lowest ultra-low rate of notebook 05 (positional cross-attention), where patterns and
@@ -179,7 +180,8 @@ gan_recipes = {(rate, name): r for rate, (lmbda_r, fusion) in rates.items()
                for name, r in plan.gan_runs(p, encoder, lmbda_r, fusion).items()}
 finetuned = {key: zoo.fetch(r, encoder, progress=False) for key, r in gan_recipes.items()}
 
-fig, axes = plt.subplots(len(rates), 3, figsize=(13, 3 * len(rates)), squeeze=False)
+print({k: v for k, v in gan_recipes[next(iter(gan_recipes))].settings["gan"].items() if k not in ("seed",)})
+fig, axes = plt.subplots(len(rates), 3, figsize=(13, 3.4 * len(rates)), squeeze=False, layout="constrained")
 for row, rate in enumerate(rates):
     for (r_rate, name), r in gan_recipes.items():
         if r_rate != rate:
@@ -187,18 +189,18 @@ for row, rate in enumerate(rates):
         history = pd.DataFrame(zoo.history(r)["train"])
         smooth = history.rolling(max(1, len(history) // 20), min_periods=1).mean()
         for ax, column in zip(axes[row], ("d_loss", "g_adv", "lpips")):
-            ax.plot(smooth["step"], smooth[column], label=name)
-    for ax, title in zip(axes[row], ("D hinge loss", "G adversarial term", "LPIPS (training)")):
+            ax.plot(smooth["step"], smooth[column], label=name, linestyle="--" if "no adversary" in name else "-")
+    for ax, title in zip(axes[row], ("D hinge loss", "G adversarial term, -mean D(x̂)", "LPIPS (training batches)")):
         ax.set_title(f"{title}, {rate} rate", fontsize=9)
         ax.set_xlabel("step")
-axes[0, 0].legend(fontsize=7)
+    axes[row, 0].legend(fontsize=8)
 plt.show()
 
 # %% [markdown]
 # ## Before and after, at the same bits
 # Every model through real files on the held-out test scenes. LPIPS was also a training term,
-# so it is not an independent judge; the ten hand-crafted metrics, KID (with its spread over
-# subsets), the attribute reader of notebook 05 and the CLIP similarities are: the CLIP that
+# so it is not an independent judge; KID (with its spread over subsets; an unbiased estimate, so
+# it can dip below 0), the attribute reader of notebook 05 and the CLIP similarities are: the CLIP that
 # judges is pretrained CLIP when present, else a second mini-CLIP trained on other scenes from
 # another seed, never the one the decoders read (`QualityMetrics` refuses that one).
 
@@ -236,10 +238,13 @@ for rate in rates:
 # from the scenes' known geometry: inside each patterned object, the pattern's contrast (mean colour
 # of the pixels its fill paints minus the pixels it leaves white: a matched filter at the pattern's
 # own period), reconstruction over original. 1 keeps the whole pattern; a blur that keeps the
-# object's colour but not its stripes scores near 0. Intervals: bootstrap over the objects. The
-# second table compares the runs object by object on the same files, and says roughly how many
-# objects a difference of that size needs before its interval excludes 0 (one training seed each:
-# seed-to-seed spread is not in these intervals).
+# object's colour but not its stripes scores near 0. The first table gives medians over the
+# patterned objects with bootstrap intervals; the second compares two runs object by object on
+# the same files (the mean of the paired differences, which can order two runs differently from
+# their medians), and says roughly how many objects a difference of that size needs before its
+# interval excludes 0, $(1.96\,\mathrm{sd}/|\mathrm{mean}|)^2$. One training seed each: seed-to-seed
+# spread is not in these intervals. The high-frequency energy rises with sharper edges but also
+# with any artefact, so it is read beside the pattern contrast, not alone.
 
 # %%
 texture_rows, kept_by = [], {}
@@ -268,7 +273,8 @@ separation.round(3)
 # ## Side by side, at the ultra-low rate
 # Original, RD-only and fine-tuned reconstructions of the same files, each row a 2x zoom of the
 # half-size square of its scene that holds the most object pixels; the rate in a title is the
-# file's (the caption travels beside it).
+# payload's (the file adds its header and checksums; the caption travels beside it). Regular dot
+# grids in the reconstructions are the codec's artefacts, not the scene's dotted fill.
 
 # %%
 side = p.data.image_size // 2
@@ -276,7 +282,7 @@ for i in range(min(3, n_eval)):
     row = {"original": images[i]}
     for s in settings["ultra-low"]:
         x_hat, rate_of = reconstruct(s, images[i], captions[i], captions[i])
-        row[f"{s.codec}\n{rate_of['bpp_file']:.3f} bpp"] = x_hat
+        row[f"{s.codec}\n{rate_of['bpp_latent']:.4f} bpp payload"] = x_hat
     crop_grid([row], box=objects_crop(test_scenes[i], p.data.image_size, side), zoom=2)
     plt.show()
 
@@ -312,25 +318,30 @@ def delta(rate, metric, a, b):
     return table.loc[(rate, a), metric] - table.loc[(rate, b), metric]
 
 
+def fmt(value, digits):
+    return f"{value + 0.0:+.{digits}f}"  # + 0.0: no "-0.000"
+
+
+hf = texture["high-frequency energy / original's"]
 lines = []
 for rate in rates:
-    base, text_d = table.loc[(rate, "RD only (tcic)")], table.loc[(rate, "TCIC + text D")]
-    lines += [f"- **{rate} rate** ({base['bpp_latent']:.4f} bpp, identical files): LPIPS (uncalibrated offline) "
-              f"{base['lpips']:.4f} -> {text_d['lpips']:.4f} with the text D ({100 * (text_d['lpips'] / base['lpips'] - 1):+.0f}%), "
-              f"PSNR {text_d['psnr'] - base['psnr']:+.2f} dB, attributes right {base['attributes_accuracy']:.0%} -> "
-              f"{text_d['attributes_accuracy']:.0%}. No adversary: LPIPS {table.loc[(rate, 'TCIC, no adversary'), 'lpips']:.4f} "
-              f"(the adversary's own share {delta(rate, 'lpips', 'TCIC + text D', 'TCIC, no adversary'):+.4f}); text D minus "
-              f"plain D: LPIPS {delta(rate, 'lpips', 'TCIC + text D', 'TCIC + plain D'):+.4f}, KID "
-              f"{delta(rate, 'kid', 'TCIC + text D', 'TCIC + plain D'):+.4f} (spreads {text_d['kid_std']:.4f} and "
-              f"{table.loc[(rate, 'TCIC + plain D'), 'kid_std']:.4f})."]
-for rate in rates:
-    kept = texture.loc[rate, "pattern contrast kept (median)"]
-    lines.append(f"- Pattern contrast kept at the {rate} rate (median over {texture.loc[rate, 'objects'].iloc[0]} objects): "
-                 + ", ".join(f"{name} {kept[name]:.2f} ({texture.loc[(rate, name), '95% low']:.2f} to "
-                             f"{texture.loc[(rate, name), '95% high']:.2f})" for name in kept.index) + ".")
+    rd, twin = table.loc[(rate, "RD only (tcic)")], table.loc[(rate, "TCIC, no adversary")]
+    text_d, plain_d = table.loc[(rate, "TCIC + text D")], table.loc[(rate, "TCIC + plain D")]
+    lines.append(
+        f"- **{rate} rate** ({rd['bpp_latent']:.4f} bpp of payload, the same files for every run; one training seed "
+        f"each, so these differences carry no seed interval). *Fine-tuning alone* (RD model to its no-adversary twin): "
+        f"PSNR {fmt(twin['psnr'] - rd['psnr'], 2)} dB, LPIPS {fmt(twin['lpips'] - rd['lpips'], 4)} (lower is better), "
+        f"KID {fmt(twin['kid'] - rd['kid'], 3)}, attributes {rd['attributes_accuracy']:.0%} -> "
+        f"{twin['attributes_accuracy']:.0%}, high-frequency energy {hf[(rate, 'RD only (tcic)')]:.2f} -> "
+        f"{hf[(rate, 'TCIC, no adversary')]:.2f} of the originals'. *The adversary* (text D minus the twin): PSNR "
+        f"{fmt(text_d['psnr'] - twin['psnr'], 2)} dB, LPIPS {fmt(text_d['lpips'] - twin['lpips'], 4)}, KID "
+        f"{fmt(text_d['kid'] - twin['kid'], 3)}, attributes {fmt(100 * (text_d['attributes_accuracy'] - twin['attributes_accuracy']), 0)} "
+        f"points. *The caption in D* (text D minus plain D): LPIPS {fmt(text_d['lpips'] - plain_d['lpips'], 4)}, KID "
+        f"{fmt(text_d['kid'] - plain_d['kid'], 3)}, attributes "
+        f"{fmt(100 * (text_d['attributes_accuracy'] - plain_d['attributes_accuracy']), 0)} points.")
 for (rate, label), row in separation.iterrows():
     separated = row["95% low"] > 0 or row["95% high"] < 0
-    lines.append(f"- {label} at the {rate} rate, pattern contrast kept: {row['difference']:+.3f} "
+    lines.append(f"- {label} at the {rate} rate, pattern contrast kept (paired mean over objects): {fmt(row['difference'], 3)} "
                  f"({row['95% low']:+.3f} to {row['95% high']:+.3f}) over {row['items']:.0f} objects: "
                  + ("separated on these objects (one training seed)." if separated else
                     f"not separated; a difference this size needs about {row['items needed']:.0f} objects."))
@@ -345,8 +356,10 @@ display(Markdown("\n".join(lines)))
 # - A text-conditional D scores (image, caption) pairs, counts real images with wrong captions
 #   as fake, and is kept smooth by a matching-aware gradient penalty.
 # - A claim that the text-conditional GAN helps needs the same fine-tuning without the
-#   adversary and with a plain D, at identical files: at this rate and length,
-#   read the lines above before believing it. Where the image bits already carry what the
-#   caption says (notebook 05's ordinary rates), a text D has little left to fix.
+#   adversary and with a plain D, at identical files. Here most of what the GAN runs change,
+#   fine-tuning without an adversary changes too; the reading above says, from this run's
+#   numbers and on one training seed, what is left to the adversary and to the caption in D.
+#   Where the image bits already carry what the caption says (notebook 05's ordinary rates), a
+#   text D has little left to fix.
 #
 # Next, notebook 07 measures every codec with many metrics and explains what each one sees.
