@@ -24,18 +24,24 @@ SCENES = 400
 ENCODINGS = ((SCENES, 2), (25, 1))  # (batch size, threads)
 DECODINGS = ((SCENES, 2), (1, 1))
 KINDS = ("factorized", "hyperprior", "tcic", "notext", "conditional")
+# the fusion blocks change only g_s, after the symbols are decoded: the ordinary rates' (SSA) and the ultra-low
+# rates' (pxattn) stand for them here; the benchmark runs every shipped one
+FUSIONS = ("none", "ssa", "pxattn")
 
 
-def shipped_codecs(kinds=None) -> dict[str, str]:
-    """A shipped codec of every variant and fusion (of `kinds` if given), by `variant/fusion`: its manifest key."""
+def shipped_codecs(kinds=None, fusions=None) -> dict[str, str]:
+    """A shipped codec of every variant and fusion (of `kinds` and `fusions` if given), by `variant/fusion`: its
+    manifest key."""
     chosen = {}
     for key, entry in sorted(shipping.shipped_manifest().items()):
-        if entry.get("kind") in ("codec", "tcic") and entry.get("fingerprint") and entry["variant"] in (kinds or [entry["variant"]]):
-            chosen.setdefault(f"{entry['variant']}/{entry.get('fusion', 'none')}", key)
+        fusion = entry.get("fusion", "none")
+        if (entry.get("kind") in ("codec", "tcic") and entry.get("fingerprint")
+                and entry["variant"] in (kinds or [entry["variant"]]) and fusion in (fusions or [fusion])):
+            chosen.setdefault(f"{entry['variant']}/{fusion}", key)
     return chosen
 
 
-CODECS = shipped_codecs(KINDS)
+CODECS = shipped_codecs(KINDS, FUSIONS)
 
 
 @pytest.fixture(scope="module")
