@@ -46,7 +46,8 @@ def card_fields(r: zoo.Recipe, p, previous: dict, path: Path) -> dict:
     if r.kind in ("codec", "tcic", "gan"):
         fields |= {"variant": r.variant or r.name.removeprefix("tcic-"), "lmbda": s["train"]["lmbda"],
                    "fusion": s["model"].get("fusion", "none"), "detail": s["data"].get("detail", "full"),
-                   "seed": s["train"]["seed"], "protocol": r.protocol or "scratch"}
+                   "seed": s["train"]["seed"],
+                   "protocol": r.protocol or ("decoder fine-tune, files unchanged" if r.kind == "gan" else "scratch")}
     return fields
 
 

@@ -68,7 +68,7 @@ def _shipped_model(key, tmp_path):
 
 
 def test_a_shipped_codec_of_every_architecture_is_covered():
-    assert {"factorized", "hyperprior", "tcic", "notext"} <= {name.split("/")[0] for name in CODECS}
+    assert {"factorized", "hyperprior", "tcic", "notext", "conditional"} <= {name.split("/")[0] for name in CODECS}
 
 
 @pytest.mark.slow
