@@ -167,9 +167,11 @@ def test_bd_metrics_against_hand_computed_values():
     assert bd_rate(rate, dist, rate * 0.9, dist) == pytest.approx(-10.0, abs=0.01)  # 10% fewer bits everywhere
     assert bd_psnr(rate, dist, rate, dist + 0.5) == pytest.approx(0.5, abs=1e-3)
     with pytest.warns(UserWarning) as caught:
-        bd_rate(rate, dist, rate, dist + 20)
+        assert np.isnan(bd_rate(rate, dist, rate, dist + 20))  # no PSNR in common: undefined, said once
     messages = " ".join(str(w.message) for w in caught)
-    assert "share only" in messages and "undefined" in messages
+    assert "undefined" in messages and "share only" not in messages
+    with pytest.warns(UserWarning, match="share only 44%"):  # 35-39 dB of 30-39 and 35-44: defined, extrapolated
+        assert np.isfinite(bd_rate(rate, dist, rate, dist + 5))
     with pytest.warns(UserWarning, match="does not rise"):  # an undertrained model's curve can bend back
         assert np.isnan(bd_psnr(rate, dist, rate, dist[::-1]))
 
