@@ -679,11 +679,14 @@ def fmt(row, unit="", digits=2, percent=False):
 def saved_text(ledger_row, what="TCIC"):
     """Bits saved against the envelope with its intervals, or the bounds where the envelope cannot be interpolated."""
     if ledger_row["inside anchor curve"]:
+        undefined = not np.isfinite(ledger_row["saved 95% low"])  # too many resamples fall outside the envelope
+        images = ("no image interval: over a tenth of the image resamples fall outside the envelope's range"
+                  if undefined else f"image interval {ledger_row['saved 95% low']:.1f} to {ledger_row['saved 95% high']:.1f}")
+        share = "" if undefined else (f" (image interval {ledger_row['efficiency 95% low']:.0%} to "
+                                      f"{ledger_row['efficiency 95% high']:.0%})")
         return (f"{what} saves {ledger_row['bits saved']:.1f} bits per scene (seeds {ledger_row['seed low']:.1f} to "
-                f"{ledger_row['seed high']:.1f}; image interval {ledger_row['saved 95% low']:.1f} to "
-                f"{ledger_row['saved 95% high']:.1f}): **{ledger_row['efficiency']:.0%}** of H(T) = "
-                f"{ledger_row['H(T) bits']:.1f} bits (image interval {ledger_row['efficiency 95% low']:.0%} to "
-                f"{ledger_row['efficiency 95% high']:.0%})")
+                f"{ledger_row['seed high']:.1f}; {images}): **{ledger_row['efficiency']:.0%}** of H(T) = "
+                f"{ledger_row['H(T) bits']:.1f} bits{share}")
     return (f"{what}'s quality lies where the envelope was not measured closely enough to interpolate; its neighbouring "
             f"points bound the saving between {ledger_row['saved at least']:.0f} and {ledger_row['saved at most']:.0f} bits "
             "per scene")
