@@ -83,7 +83,7 @@ sizes = {name: (prof.data.image_size, prof.data.n_train, prof.codec.N, prof.trai
 print("profile  (image px, train scenes, N, steps)")
 for name, size in sizes.items():
     print(f"  {name:6s} {size}")
-assert all(q < c < g for q, c, g in zip(sizes["quick"], sizes["cpu"], sizes["gpu"]))  # every size, not just the first
+assert all(q < c < g for q, c, g in zip(sizes["quick"], sizes["cpu"], sizes["gpu"])), f"profiles must grow in every size: {sizes}"
 
 # %% [markdown]
 # An unknown profile name is an error that names the valid ones:
@@ -103,7 +103,7 @@ except ValueError as err:
 a = torch.rand(3, generator=seed_everything(p.data.seed))
 b = torch.rand(3, generator=seed_everything(p.data.seed))
 print(a, b)
-assert torch.equal(a, b)
+assert torch.equal(a, b), "two draws from the same seed must agree"
 
 # %% [markdown]
 # ## Library versions
@@ -190,7 +190,7 @@ fig.tight_layout()
 plt.show()
 print(f"{len(shapes)} training scenes of {p.data.image_size} px; {len(photos)} captioned photos")
 print("bits each caption above carries:", [round(caption_information_bits(shapes.scene(k)), 1) for k in range(3)])
-assert shapes[0][0].shape == (3, p.data.image_size, p.data.image_size)
+assert shapes[0][0].shape == (3, p.data.image_size, p.data.image_size), f"a scene is (3, H, W): got {tuple(shapes[0][0].shape)}"
 
 # %% [markdown]
 # ## What each notebook will load, and what it would train

@@ -129,9 +129,9 @@ for fusion in at_middle.index.get_level_values("fusion").unique():
     row = at_middle.loc[(fusion, "true")]
     print(f"{fusion:7s} PSNR {row['psnr']:.2f} dB at {row['bpp_latent']:.4f} bpp; "
           f"shuffled caption costs {row['cost_of_shuffled']:+.2f} dB, none {row['cost_of_none']:+.2f} dB")
-assert abs(at_middle.loc[("none", "true"), "cost_of_shuffled"]) < 1e-9  # no caption path, no cost
+assert abs(at_middle.loc[("none", "true"), "cost_of_shuffled"]) < 1e-9, "`none` has no caption path: its cost must be 0"
 files = rows.groupby(["fusion", "lmbda", "image"])["bpp_total"].nunique()
-assert (files == 1).all()  # every condition decoded the same file: only the decoder's caption changed
+assert (files == 1).all(), "every condition must decode the same file: only the decoder's caption changes"
 
 # %% [markdown]
 # Write the cost of a condition from the per-image rows: the mean PSNR with the true caption
@@ -153,12 +153,14 @@ other = toy.assign(fusion="ssa", psnr=[10.0, 10.0, 40.0, 40.0])  # another fusio
 cost = my_cost_of(pd.concat([toy, other]), "film", 0.1, "shuffled")
 assert abs(cost + 1.5) > 1e-9, "the sign: the cost is PSNR with the true caption minus PSNR with the other one"
 assert abs(cost - 1.5) < 1e-9, f"{cost}: keep only the rows of this fusion and rate, then true minus `condition`"
-assert abs(my_cost_of(toy, "film", 0.1, "shuffled") - cost_table(toy).loc[("film", 0.1, "true"), "cost_of_shuffled"]) < 1e-9
+assert abs(my_cost_of(toy, "film", 0.1, "shuffled") - cost_table(toy).loc[("film", 0.1, "true"), "cost_of_shuffled"]) < 1e-9, (
+    "your cost differs from the library's cost_table on the toy table")
 print("cost of a condition: ok")
 
 # %%
 for fusion in ("film", "ssa"):
-    assert abs(my_cost_of(rows, fusion, middle, "shuffled") - table.loc[(fusion, middle, "true"), "cost_of_shuffled"]) < 1e-9
+    assert abs(my_cost_of(rows, fusion, middle, "shuffled") - table.loc[(fusion, middle, "true"), "cost_of_shuffled"]) < 1e-9, (
+        f"{fusion}: your cost differs from the library's cost_table on the grid")
 
 # %% [markdown]
 # ## The playground
@@ -191,7 +193,7 @@ views, lines = {}, []
 for lmbda in (p.lowest_lmbda, middle):
     original, edited = playground.update(0, captions[0], lmbda), playground.update(0, edited_caption, lmbda)
     views[lmbda] = (original, edited)
-    assert original.bpp == edited.bpp  # same file, other decode
+    assert original.bpp == edited.bpp, "the same file decoded with another caption: its bits cannot change"
     change = (original.x_hat - edited.x_hat).abs().mean(0)  # per pixel, on the 0-1 scale
     on = {o.place: change[object_pixels(scene, o)].mean().item() for o in scene.objects}
     where = max(on, key=on.get)
