@@ -28,8 +28,9 @@ import torch.nn as nn
 from compressai.losses import RateDistortionLoss
 from torch.nn.utils.parametrizations import spectral_norm
 
-from .loop import TrainingDiverged, fit  # noqa: F401  TrainingDiverged: what a diverging run raises
+from .loop import TrainingDiverged, fit, load_batch  # noqa: F401  TrainingDiverged: what a diverging run raises
 from .losses import LPIPSLoss, d_hinge_loss, g_hinge_loss
+from .texture import high_frequency_energy
 
 
 class TextConditionalDiscriminator(nn.Module):
@@ -105,8 +106,10 @@ class GANTraining:
     """One fine-tuning step: D on real / decoded / mismatched pairs (+ MA-GP), then the decoder on
     rate + distortion + LPIPS + adversarial terms."""
 
-    def __init__(self, model, discriminator: TextConditionalDiscriminator, cfg: GANConfig, condition=None):
+    def __init__(self, model, discriminator: TextConditionalDiscriminator, cfg: GANConfig, condition=None,
+                 val_set=None, val_images: int = 32):
         self.model, self.discriminator, self.cfg, self.condition = model, discriminator, cfg, condition
+        self.val_batch = load_batch(val_set, list(range(min(val_images, len(val_set))))) if val_set else None
         self.arch, self.model_config, self.train_config = type(model).__name__, model.config(), asdict(cfg)
 
     def prepare(self, device: torch.device) -> None:
@@ -154,8 +157,18 @@ class GANTraining:
                 "bpp": rd_terms["bpp_loss"].item(), "mse": rd_terms["mse_loss"].item(), "g_adv": adversarial.item(),
                 "gp": gp.item(), **{k: v.item() for k, v in d_terms.items() if k != "d_loss"}}
 
-    def validate(self) -> None:
-        return None
+    @torch.no_grad()
+    def validate(self) -> dict[str, float] | None:
+        """The curve that says when to stop: PSNR, LPIPS and high-frequency energy kept on fixed val scenes."""
+        if self.val_batch is None:
+            return None
+        images, captions = self.val_batch
+        x = images.to(next(self.model.parameters()).device)
+        text = self.condition(captions, training=False) if self.condition else None
+        x_hat = self.model(x, text)["x_hat"].clamp(0, 1)
+        mse = (x_hat - x).pow(2).flatten(1).mean(1)
+        return {"psnr": (-10 * mse.log10()).mean().item(), "lpips": self.lpips(x_hat, x).item(),
+                "hf_kept": high_frequency_energy(x_hat) / high_frequency_energy(x)}
 
     def finish(self) -> None:
         self.model.update(force=True)
@@ -163,13 +176,13 @@ class GANTraining:
 
 def finetune(model, discriminator: TextConditionalDiscriminator, train_set, cfg: GANConfig, condition=None,
              checkpoint: Path | None = None, device: torch.device | str = "cpu", progress: bool = True,
-             stop_at: int | None = None) -> dict:
+             stop_at: int | None = None, val_set=None) -> dict:
     """Adversarial fine-tuning of `model`'s decoder against `discriminator`; resumes from `checkpoint`.
 
-    Returns the history; raises `TrainingDiverged` (keeping the last good checkpoint) when a loss
-    leaves `cfg.divergence_limit`.
+    Returns the history (with `val_set`: a validation row every `cfg.log_every` steps); raises
+    `TrainingDiverged` (keeping the last good checkpoint) when a loss leaves `cfg.divergence_limit`.
     """
-    procedure = GANTraining(model, discriminator, cfg, condition)
+    procedure = GANTraining(model, discriminator, cfg, condition, val_set)
     return fit(procedure, train_set, cfg.steps, cfg.batch_size, cfg.seed, cfg.log_every, checkpoint, device,
                progress, stop_at, f"GAN fine-tune λ={cfg.lmbda:g}", cfg.divergence_limit)
 

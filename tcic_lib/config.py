@@ -130,6 +130,7 @@ class LowRateConfig(_Replaceable):
     seeds: int = 5  # training seeds of each arm at the lowest ultra-low rate (notebook 05's headline)
     other_seeds: int = 3  # at the other ultra-low rates, the ladder and the caption at both ends
     bridge_lmbdas: tuple[float, ...] = ()  # text-free bases between the ultra-low and the ordinary rates
+    gan_steps: int = 0  # adversarial fine-tuning at the lowest ultra-low rate, `other_seeds` seeds (0: `gan_steps`)
 
     def __post_init__(self):
         if self.protocol not in LOW_RATE_PROTOCOLS:
@@ -219,7 +220,7 @@ PROFILES: dict[str, Profile] = {
         # reads the most objects right and costs the least. Two ultra-low rates (5 and 3 seeds of 4 arms, their
         # bases, one bridge rate) are ~45 models: what one session of two cores trains
         low_rate=LowRateConfig("shared", steps=4000, base_steps=4000, anneal_from=1e-3, anneal_steps=2000,
-                               warmup_steps=200, schedule="cosine", bridge_lmbdas=(0.0006,)),
+                               warmup_steps=200, schedule="cosine", bridge_lmbdas=(0.0006,), gan_steps=1500),
         gan_steps=600, eval_images=48, train_extended=False,
     ),
     # Colab / workstation GPU, opt-in: bigger models, longer training (nothing ships for it)

@@ -96,12 +96,25 @@ def gan_rates(p: Profile) -> dict[str, tuple[float, str]]:
     return {"ordinary": (min(p.lmbdas), "ssa"), "ultra-low": (p.lowest_lmbda, "pxattn")}
 
 
-def gan_runs(p: Profile, encoder, lmbda: float | None = None, fusion: str = "ssa") -> dict[str, Recipe]:
+def gan_runs(p: Profile, encoder, lmbda: float | None = None, fusion: str = "ssa", seed: int | None = None
+             ) -> dict[str, Recipe]:
     """Notebook 06: TCIC with a text-conditional D, a plain D, and its no-adversary twin (same loop and losses)."""
     lmbda = min(p.lmbdas) if lmbda is None else lmbda
-    run = lambda **kw: zoo.gan_recipe("tcic", encoder, p, lmbda, fusion=fusion, **kw)  # noqa: E731
+    run = lambda **kw: zoo.gan_recipe("tcic", encoder, p, lmbda, fusion=fusion, seed=seed, **kw)  # noqa: E731
     return {"TCIC + text D": run(conditional=True), "TCIC + plain D": run(conditional=False),
             "TCIC, no adversary": run(conditional=True, adv_weight=0.0)}
+
+
+def gan_seeds(p: Profile, rate: str) -> tuple[int, ...]:
+    """Training seeds of notebook 06's runs: `other_seeds` at the ultra-low rate (its headline), one above."""
+    n = p.low_rate.other_seeds if rate == "ultra-low" else 1
+    return tuple(range(p.train.seed, p.train.seed + n))
+
+
+def all_gan_runs(p: Profile, encoder) -> dict[tuple[str, str, int], Recipe]:
+    """Every run of notebook 06, by (rate, arm, seed)."""
+    return {(rate, arm, seed): r for rate, (lmbda, fusion) in gan_rates(p).items() for seed in gan_seeds(p, rate)
+            for arm, r in gan_runs(p, encoder, lmbda, fusion, seed).items()}
 
 
 def ablation_lmbdas(p: Profile) -> tuple[float, ...]:
@@ -131,8 +144,7 @@ def notebook_recipes(p: Profile, encoder=None) -> dict[str, list[Recipe]]:
         "02_hyperprior": list(codec_models(p).values()),
         "03_clip_text_features": [zoo.minclip_recipe(p)],
         "05_tcic": list(study.values()),
-        "06_adversarial_finetuning": [r for lmbda, fusion in gan_rates(p).values()
-                                      for r in gan_runs(p, encoder, lmbda, fusion).values()] + [judge],
+        "06_adversarial_finetuning": list(all_gan_runs(p, encoder).values()) + [judge],
         "07_evaluation": [r for (v, f, lmbda, d, s), r in study.items() if v in ("tcic", "notext") and lmbda in p.lmbdas]
                          + [judge],
         "08_ablations_and_play": list(ablation_models(p, encoder).values()) + playground_models(p, encoder),

@@ -181,16 +181,23 @@ def low_rate_recipe(variant: str, encoder, p: Profile, lmbda: float, fusion: str
 
 
 def gan_recipe(variant: str, encoder, p: Profile, lmbda: float | None = None, conditional: bool = True,
-               fusion: str = "ssa", **gan_changes) -> Recipe:
-    """A TCIC variant whose decoder is fine-tuned against a (text-conditional) discriminator (notebook 06)."""
+               fusion: str = "ssa", seed: int | None = None, **gan_changes) -> Recipe:
+    """A TCIC variant whose decoder is fine-tuned against a (text-conditional) discriminator (notebook 06).
+
+    Seed s fine-tunes the RD model of seed s with seed s; at the ultra-low rates the run is
+    `p.low_rate.gan_steps` long (the rest: `p.gan_steps`). The name says variant, fusion, adversary
+    (`textD`, `plainD`, or `noadv`: the same loop and losses without the adversarial term) and seed.
+    """
     from .adversarial import GANConfig
 
-    base = tcic_recipe(variant, encoder, p, lmbda, fusion)
-    cfg = GANConfig(**{**asdict(GANConfig(lmbda=base.settings["train"]["lmbda"], steps=p.gan_steps,
-                                          batch_size=p.train.batch_size, seed=p.train.seed)),
+    seed = p.train.seed if seed is None else seed
+    base = tcic_recipe(variant, encoder, p, lmbda, fusion, **({} if seed == p.train.seed else {"seed": seed}))
+    lmbda = base.settings["train"]["lmbda"]
+    steps = p.low_rate.gan_steps if lmbda in p.low_lmbdas and p.low_rate.gan_steps else p.gan_steps
+    cfg = GANConfig(**{**asdict(GANConfig(lmbda=lmbda, steps=steps, batch_size=p.train.batch_size, seed=seed)),
                        "conditional": conditional, **gan_changes})
     adversary = "noadv" if cfg.adv_weight == 0 else ("textD" if conditional else "plainD")
-    name = f"gan-{variant}-{adversary}"  # the no-adversary twin must not pass for a text-D run in the manifest
+    name = f"gan-{variant}-{base.settings['model']['fusion']}-{adversary}-seed{seed}"
     return Recipe("gan", name, {"base": base.key(), "gan": asdict(cfg)}, p.data.n_val, base)
 
 
@@ -252,8 +259,9 @@ def _train_gan(r: Recipe, encoder, progress: bool):
     model = fetch(r.base, encoder, progress)
     cfg = GANConfig(**r.settings["gan"])
     discriminator = TextConditionalDiscriminator(encoder.dim, cfg.d_channels, conditional=cfg.conditional)
-    finetune(model, discriminator, datasets(r.base)[0], cfg, caption_conditioner(r.base, model, encoder),
-             checkpoint=r.path, device=device(), progress=progress)
+    train_set, val_set = datasets(r.base)
+    finetune(model, discriminator, train_set, cfg, caption_conditioner(r.base, model, encoder),
+             checkpoint=r.path, device=device(), progress=progress, val_set=val_set)
 
 
 def _train_minclip(r: Recipe, encoder, progress: bool):

@@ -86,4 +86,4 @@ def test_a_gan_run_is_named_after_its_adversary():
     p, encoder = profile("quick"), FakeEncoder()
     names = {zoo.gan_recipe("tcic", encoder, p, conditional=c, **kw).name
              for c, kw in ((True, {}), (False, {}), (True, {"adv_weight": 0.0}))}
-    assert names == {"gan-tcic-textD", "gan-tcic-plainD", "gan-tcic-noadv"}
+    assert names == {"gan-tcic-ssa-textD-seed0", "gan-tcic-ssa-plainD-seed0", "gan-tcic-ssa-noadv-seed0"}

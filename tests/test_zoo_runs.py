@@ -42,6 +42,7 @@ def test_gan_runs_train_once_keep_the_files_and_keep_their_discriminator(cache):
     x = torch.rand(3, 32, 32)
     assert model.compress(x[None])["strings"] == base.compress(x[None])["strings"]  # frozen encoder: same bits
     assert len(zoo.history(r)["train"]) == 2 and zoo.discriminator(r, encoder).conditional
+    assert {"psnr", "lpips", "hf_kept"} <= set(zoo.history(r)["val"][-1])  # the curve that says when to stop
     plain = zoo.gan_recipe("tcic", encoder, p, 0.01, conditional=False)
     assert plain.key() != r.key() and plain.base.key() == r.base.key()
 
