@@ -102,9 +102,19 @@ def ship(checkpoint: Path, out_dir: Path | None = None, card: dict | None = None
 
 
 RECIPE_STUDY = "recipe_study.json"  # benchmarks/recipe_study.py's result for the shipped profile
+GAN_STUDY = "gan_study.json"  # benchmarks/gan_study.py's
+
+
+def _study(name: str, folder: Path | None) -> dict | None:
+    path = Path(folder or shipped_dir()) / name
+    return json.loads(path.read_text()) if path.is_file() else None
 
 
 def recipe_study(folder: Path | None = None) -> dict | None:
     """The shipped result of the ultra-low recipe study ({"profile", "summary", "rows", "chosen"}), or None."""
-    path = Path(folder or shipped_dir()) / RECIPE_STUDY
-    return json.loads(path.read_text()) if path.is_file() else None
+    return _study(RECIPE_STUDY, folder)
+
+
+def gan_study(folder: Path | None = None) -> dict | None:
+    """The shipped result of the GAN study at the lowest ultra-low rate (`benchmarks/gan_study.py`), or None."""
+    return _study(GAN_STUDY, folder)
