@@ -81,7 +81,8 @@ def from_latent(y: torch.Tensor) -> torch.Tensor:
 x_test = torch.stack([test_set[i][0] for i in range(p.eval_images)])
 y_test = to_latent(x_test)
 print("x", tuple(x_test.shape), "-> y", tuple(y_test.shape))
-assert torch.allclose(from_latent(y_test), x_test, atol=1e-5)  # the transform itself loses nothing
+assert torch.allclose(from_latent(y_test), x_test, atol=1e-5), (  # the transform itself loses nothing
+    f"the block DCT and its inverse should lose nothing; max error {(from_latent(y_test) - x_test).abs().max():.2e}")
 
 # %% [markdown]
 # ## Quantisation and its noise proxy
@@ -125,7 +126,8 @@ ax.set_ylabel("count (log scale)")
 ax.legend()
 plt.show()
 print(f"error variance: round {round_error.var():.4f}, noise {noise_error.var():.4f}, theory 1/12 = {1 / 12:.4f}")
-assert abs(noise_error.var() - 1 / 12) < 0.01
+assert abs(noise_error.var() - 1 / 12) < 0.01, (
+    f"uniform noise on [-0.5, 0.5) has variance 1/12; measured {noise_error.var():.4f}")
 near_zero = y.abs() < 0.5
 print(f"{near_zero.float().mean():.0%} of these latents round to 0; their rounding error variance is "
       f"{round_error[near_zero.numpy()].var():.4f}, the noise proxy's on the same latents "
@@ -139,7 +141,8 @@ y_req.grad = None
 quantize(y_req, "noise", generator=g).sum().backward()
 grad_noise = y_req.grad.abs().sum().item()
 print(f"gradient through round: {grad_round}, through the noise proxy: {grad_noise}")
-assert grad_round == 0 and grad_noise > 0
+assert grad_round == 0 and grad_noise > 0, (
+    f"rounding should pass no gradient and the noise proxy some; measured {grad_round} and {grad_noise}")
 
 # %% [markdown]
 # The **straight-through estimator** (`quantize(y, "ste")`) rounds in the forward pass and passes
@@ -156,7 +159,8 @@ for mode in ("noise", "ste"):
     reported[mode] = ((from_latent(y_q) - x_pixels) ** 2).mean().item()
 real = ((from_latent(quantize(to_latent(x_pixels), "round")) - x_pixels) ** 2).mean().item()
 print({mode: f"{mse:.6f}" for mode, mse in reported.items()}, f"real rounding: {real:.6f}")
-assert abs(reported["ste"] - real) <= 1e-6 * real  # STE rounds forward: training sees what decoding gets
+assert abs(reported["ste"] - real) <= 1e-6 * real, (  # STE rounds forward: training sees what decoding gets
+    f"STE's distortion should equal real rounding's; STE {reported['ste']:.6f}, real {real:.6f}")
 print(f"the noise proxy reports {reported['noise'] / real:.1f}x the real distortion: it moves every latent by "
       "U(-1/2, 1/2), while rounding barely moves the many latents that sit at 0")
 
@@ -219,7 +223,9 @@ plt.xlabel("step")
 plt.ylabel("estimated bits per pixel")
 plt.show()
 print(f"rate: {rates[0]:.2f} bpp at the start, {sum(rates[-10:]) / 10:.2f} bpp at the end")
-assert sum(rates[-10:]) / 10 < rates[0]
+assert sum(rates[-10:]) / 10 < rates[0], (
+    f"training did not lower the estimated rate: {rates[0]:.2f} bpp at the start, "
+    f"{sum(rates[-10:]) / 10:.2f} at the end")
 
 # %% [markdown]
 # The learned densities over every value the test latents take: the DC channel (each block's
@@ -263,11 +269,15 @@ for i in range(len(x_test)):
         y_hat, likelihoods = entropy_model(y_i)
     strings = entropy_model.compress(y_i)
     decoded = entropy_model.decompress(strings, y_i.shape[-2:])
-    assert torch.equal(decoded, y_hat)  # the decoder recovers exactly what the estimate priced
+    assert torch.equal(decoded, y_hat), (  # the decoder recovers exactly what the estimate priced
+        f"image {i}: the rANS decoder did not recover the rounded latent the estimate priced; "
+        f"{(decoded != y_hat).sum().item()} elements differ")
     rows.append((estimated_bits(likelihoods) / 8, len(strings[0])))
 estimated, real = (sum(col) for col in zip(*rows))
 print(f"{len(rows)} images: estimated {estimated:.0f} bytes, real {real} bytes, ratio {real / estimated:.3f}")
-assert 0.95 < real / estimated < 1.05
+assert 0.95 < real / estimated < 1.05, (
+    f"the rANS bytes should be within 5 % of the estimate; real {real} B, estimated {estimated:.0f} B, "
+    f"ratio {real / estimated:.3f}")
 
 # %% [markdown]
 # The same bytes decode to an image: the block DCT, inverted. This is a (crude) image codec
@@ -328,7 +338,9 @@ fixed_flag = entropy_model.update(force=True, update_quantiles=True)
 fresh_tables = real_vs_estimate()
 print(f"stale tables: estimate {stale[0]:.0f} B, file {stale[1]} B ({stale[1] / stale[0]:.2f}x)")
 print(f"after update(force=True): estimate {fresh_tables[0]:.0f} B, file {fresh_tables[1]} B ({fresh_tables[1] / fresh_tables[0]:.2f}x)")
-assert fixed_flag and fresh_tables[1] < stale[1]
+assert fixed_flag and fresh_tables[1] < stale[1], (
+    f"update(force=True) should rebuild the tables (it returned {fixed_flag}) and shrink the file: "
+    f"stale tables {stale[1]} B, fresh tables {fresh_tables[1]} B")
 
 # %% [markdown]
 # ## What you learned, and what comes next

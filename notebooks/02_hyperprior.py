@@ -83,8 +83,11 @@ model = Hyperprior(p.codec.N, p.codec.M, p.codec.hyper_stages)
 x = torch.stack(images[:2])
 out = model(x)
 print({k: tuple(v.shape) for k, v in out["likelihoods"].items()}, "x_hat", tuple(out["x_hat"].shape))
-assert out["x_hat"].shape == x.shape
-assert sum(q.numel() for q in model.parameters()) > sum(q.numel() for q in Factorized(p.codec.N, p.codec.M).parameters())
+assert out["x_hat"].shape == x.shape, (
+    f"the reconstruction should have the input's shape {tuple(x.shape)}; got {tuple(out['x_hat'].shape)}")
+assert (sum(q.numel() for q in model.parameters())
+        > sum(q.numel() for q in Factorized(p.codec.N, p.codec.M).parameters())), (
+    "the hyperprior should have more parameters than the factorized model: h_a and h_s come on top of g_a and g_s")
 
 # %% [markdown]
 # ## The Gaussian conditional, by hand
@@ -113,7 +116,9 @@ assert abs(total - 1) < 1e-3, (f"over all integers your probabilities sum to {to
                                "integer is the Gaussian's mass over its bin, Φ((ŷ+½)/σ) − Φ((ŷ−½)/σ), not the density")
 assert torch.allclose(yours, library, atol=1e-6), (
     "differs from CompressAI's: standardise by σ before the standard normal CDF, Φ((ŷ+½)/σ) − Φ((ŷ−½)/σ)")
-assert my_gaussian_likelihood(torch.zeros(1), torch.tensor([0.2])) > my_gaussian_likelihood(torch.zeros(1), torch.tensor([3.0]))
+assert (my_gaussian_likelihood(torch.zeros(1), torch.tensor([0.2]))
+        > my_gaussian_likelihood(torch.zeros(1), torch.tensor([3.0]))), (
+    "a narrow Gaussian (σ = 0.2) must give ŷ = 0 more probability than a wide one (σ = 3): divide by σ, not multiply")
 print("Gaussian-conditional likelihood: ok;", [round(v, 4) for v in library.tolist()])
 
 # %% [markdown]
@@ -122,7 +127,9 @@ print("Gaussian-conditional likelihood: ok;", [round(v, 4) for v in library.toli
 
 # %%
 odd = torch.rand(1, 3, 37, 61)
-assert model(odd)["x_hat"].shape == odd.shape
+assert model(odd)["x_hat"].shape == odd.shape, (
+    f"a 37x61 image should come back 37x61 (pad to a multiple of {model.stride}, crop back); "
+    f"got {tuple(model(odd)['x_hat'].shape)}")
 
 # %% [markdown]
 # ## The rate-distortion loss
@@ -134,7 +141,9 @@ assert model(odd)["x_hat"].shape == odd.shape
 print(inspect.getsource(RateDistortionLoss.forward))
 terms = RateDistortionLoss(p.lmbdas[0])(out, x)
 print({k: round(v.item(), 4) for k, v in terms.items()})
-assert abs(terms["bpp_loss"].item() - estimated_bits(out["likelihoods"]) / (2 * x.shape[2] * x.shape[3])) < 1e-3
+assert abs(terms["bpp_loss"].item() - estimated_bits(out["likelihoods"]) / (2 * x.shape[2] * x.shape[3])) < 1e-3, (
+    f"the loss's bpp term ({terms['bpp_loss'].item():.4f}) should be the likelihoods' bits over the batch's pixels "
+    f"({estimated_bits(out['likelihoods']) / (2 * x.shape[2] * x.shape[3]):.4f})")
 
 # %% [markdown]
 # ## Training at several rates
@@ -198,9 +207,10 @@ with torch.no_grad():
     est_bytes = estimated_bits(m(x0[None])["likelihoods"]) / 8
 print(f"estimate {est_bytes:.1f} B; payload {header.latent_bytes} B (one string: {header.latent_bytes - est_bytes:.1f} B "
       f"over the estimate); file = payload + {header.total_bytes - header.latent_bytes} B header = {header.total_bytes} B")
-assert len(header.strings) == 1
+assert len(header.strings) == 1, f"z and y should share one rANS string; the file has {len(header.strings)}"
 with torch.no_grad():
-    assert torch.equal(decode(m, data), m(x0[None])["x_hat"][0].clamp(0, 1))  # decoder == model's reconstruction
+    assert torch.equal(decode(m, data), m(x0[None])["x_hat"][0].clamp(0, 1)), (  # decoder == model's reconstruction
+        "decoding the file should give exactly the model's own (clamped) reconstruction")
 
 # %% [markdown]
 # The same on a real photo of 512x768 pixels (scikit-image's `coffee`, resized), for both
@@ -223,7 +233,8 @@ for name in ("factorized", "hyperprior"):
     ratios[name] = header.total_bytes / (est_bytes + overhead)
     print(f"{name:10s} 512x768: file {header.total_bytes} B, estimate + header ({overhead - 4} B) + 4 B = "
           f"{est_bytes + overhead:.0f} B, ratio {ratios[name]:.4f}, {header.bpp_total:.3f} bpp")
-assert abs(ratios["factorized"] - 1) < 0.02
+assert abs(ratios["factorized"] - 1) < 0.02, (
+    f"the factorized file should be its estimate + header + 4 B to within 2 %; ratio {ratios['factorized']:.4f}")
 
 # %% [markdown]
 # The hyperprior's file and its estimate need not agree. The coder does not use the predicted
@@ -253,7 +264,9 @@ for label, value in priced.items():
     print(f"z + y priced with {label:16s}: {value:.0f} B (string less its final 4 B: {coded} B, ratio "
           f"{coded / value:.4f}: the string is {'larger' if coded > value else 'smaller'})")
 if not p.smoke:
-    assert abs(coded / priced["table scales"] - 1) < abs(coded / priced["predicted scales"] - 1)
+    assert abs(coded / priced["table scales"] - 1) < abs(coded / priced["predicted scales"] - 1), (
+        f"pricing y with the table scales should explain the string ({coded} B) better than the predicted scales: "
+        f"{priced['table scales']:.0f} B against {priced['predicted scales']:.0f} B")
 
 # %% [markdown]
 # ## A file must decode the same everywhere
@@ -341,8 +354,11 @@ torch.set_num_threads(threads)
 print(f"integer h_s: batch vs one at a time identical: {torch.equal(whole, one_by_one)}, "
       f"1 thread vs {max(2, threads)}: {torch.equal(whole, single_thread)}; "
       f"largest difference from the float h_s {(exact(z_hat) - together.double()).abs().max():.1e}")
-assert torch.equal(whole, one_by_one) and torch.equal(whole, single_thread)
-assert torch.equal(scale_indexes(exact(z_hat), gc.scale_table), m.coding_parameters(z_hat)[0])
+assert torch.equal(whole, one_by_one) and torch.equal(whole, single_thread), (
+    "the integer h_s should not depend on batch size or threads; identical batch vs one at a time: "
+    f"{torch.equal(whole, one_by_one)}, 1 thread vs {max(2, threads)}: {torch.equal(whole, single_thread)}")
+assert torch.equal(scale_indexes(exact(z_hat), gc.scale_table), m.coding_parameters(z_hat)[0]), (
+    "the codec's table indexes (m.coding_parameters) should be those of the integer h_s")
 
 # %% [markdown]
 # ## Against JPEG and WebP
@@ -471,7 +487,8 @@ for ax, title in zip(axes, ("image", f"predicted scale σ ({side}x{side} latent 
 plt.show()
 print(f"estimated bits: y {bits['y']:.0f}, z {bits['z']:.0f} ({100 * bits['z'] / (bits['y'] + bits['z']):.0f}% side "
       f"information); the file adds its header, {8 * (header.total_bytes - header.latent_bytes)} bits")
-assert bits["y"] > 0 and bits["z"] >= 0
+assert bits["y"] > 0 and bits["z"] >= 0, (
+    f"y should cost some bits and z none or more; estimated y {bits['y']:.1f}, z {bits['z']:.1f}")
 
 # %% [markdown]
 # ## What you learned, and what comes next

@@ -85,7 +85,9 @@ ids = tok.encode(caption)
 print([tok.decoder[i] for i in ids])
 row = tokenize([caption])[0]
 print(f"{len(ids)} word pieces -> {int((row != 0).sum())} tokens with start/end, padded to {len(row)}")
-assert row[0] == tok.sot_token_id and tok.eot_token_id in row.tolist()
+assert row[0] == tok.sot_token_id and tok.eot_token_id in row.tolist(), (
+    f"a tokenized caption should start with the start token {tok.sot_token_id} and hold the end token "
+    f"{tok.eot_token_id}; got {row[:len(ids) + 2].tolist()}")
 
 # %% [markdown]
 # Rare words split into pieces; a caption longer than 77 tokens is cut, and the course logs a
@@ -132,7 +134,7 @@ matched = ClipLoss()(features, features, logit_scale=torch.tensor(10.0))
 shuffled = ClipLoss()(features, features.roll(1, 0), logit_scale=torch.tensor(10.0))
 print(f"loss with matched pairs {matched:.3f}, with every caption moved to the wrong image {shuffled:.3f}, "
       f"chance log(B) = {torch.log(torch.tensor(float(B))):.3f}")
-assert matched < shuffled
+assert matched < shuffled, f"matched pairs should cost less than shuffled ones; loss {matched:.3f} vs {shuffled:.3f}"
 
 # %% [markdown]
 # Chance, log(B), is the loss of a model that spreads its bets evenly; with every pair wrong the
@@ -160,7 +162,9 @@ plt.show()
 window = max(1, len(losses) // 10)
 print(f"loss {sum(losses[:window]) / window:.3f} (mean over steps {steps[0]}-{steps[window - 1]}) -> "
       f"{sum(losses[-window:]) / window:.3f} (steps {steps[-window]}-{steps[-1]}); chance {math.log(p.clip.batch_size):.3f}")
-assert sum(losses[-window:]) < sum(losses[:window])
+assert sum(losses[-window:]) < sum(losses[:window]), (
+    f"the contrastive loss did not fall: {sum(losses[:window]) / window:.3f} over the first {window} logged steps, "
+    f"{sum(losses[-window:]) / window:.3f} over the last {window}")
 
 # %% [markdown]
 # ## Does it tie captions to images? Held-out retrieval
@@ -174,7 +178,8 @@ captions = test_set.captions[:n]
 accuracy = retrieval_accuracy(encoder, images, captions)
 print(f"{encoder.name}: top-1 text-to-image retrieval {accuracy:.0%} (chance {1 / n:.0%})")
 if not p.smoke:  # the quick profile trains for seconds; it only has to run
-    assert accuracy > 4 / n
+    assert accuracy > 4 / n, (
+        f"top-1 retrieval {accuracy:.0%} is not above four times chance ({4 / n:.0%}): the mini-CLIP did not learn")
 
 # %%
 with torch.no_grad():
@@ -252,7 +257,9 @@ stub_images = torch.arange(3.0).view(3, 1, 1, 1).expand(3, 3, 2, 2)
 share = my_prefers_true_caption(Lookup(), stub_images, ["c0", "c1", "c2"], ["x", "x", "x"])
 assert isinstance(share, float) and 0 <= share <= 1, f"return the fraction of images, a float in [0, 1]; got {share!r}"
 assert share == 1.0, "every image's own caption is its nearest here: compare each image with its own two captions"
-assert abs(my_prefers_true_caption(Lookup(), stub_images, ["x", "x", "c2"], ["c0", "c1", "x"]) - 1 / 3) < 1e-6
+assert abs(my_prefers_true_caption(Lookup(), stub_images, ["x", "x", "c2"], ["c0", "c1", "x"]) - 1 / 3) < 1e-6, (
+    "here only image 2 is nearer its true caption, so the answer is 1/3: for each image compare its own true and "
+    "altered captions (row by row, not every caption), then average over images")
 assert my_prefers_true_caption(Loud(), stub_images, ["c0", "c1", "c2"], ["w0", "w1", "w2"]) == 1.0, (
     "a long embedding wins a raw dot product: compare cosine similarities (normalise both, F.normalize)")
 print("caption preference: ok")
@@ -303,7 +310,9 @@ preference["which colour where (two objects)"] = my_prefers_true_caption(
     encoder, torch.stack([test_set[i][0] for i in pairs]), [test_set.caption(i) for i in pairs],
     [colours_swapped(i) for i in pairs])
 words = lambda caption: sorted(re.findall(r"[\w-]+", caption))  # noqa: E731
-assert all(words(colours_swapped(i)) == words(test_set.caption(i)) for i in pairs)  # the same words, rebound
+assert all(words(colours_swapped(i)) == words(test_set.caption(i)) for i in pairs), (  # the same words, rebound
+    "swapping two colours should keep every word of the caption; the words changed in scenes "
+    f"{[i for i in pairs if words(colours_swapped(i)) != words(test_set.caption(i))][:5]}")
 print({k: f"{v:.0%}" for k, v in preference.items()}, f"({len(single)} and {len(pairs)} scenes; chance 50%)")
 if not p.smoke:  # a trained mini-CLIP hears at least the colour word
     assert preference["colour (one object)"] > 0.6, preference
@@ -356,7 +365,8 @@ else:
 auto = zoo.text_encoder("auto", p)
 tokens, pooled = auto.encode(captions[:2])
 print(auto, "tokens", tuple(tokens.shape), "pooled", tuple(pooled.shape))
-assert pooled.shape == (2, auto.dim)
+assert pooled.shape == (2, auto.dim), (
+    f"two captions should give 2 pooled vectors of {auto.dim}; got {tuple(pooled.shape)}")
 
 # %% [markdown]
 # ## What you learned, and what comes next

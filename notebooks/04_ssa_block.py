@@ -136,8 +136,10 @@ library = SSAFusion(16, 32)
 for layer in (mine.gamma[-1], mine.beta[-1]):
     nn.init.normal_(layer.weight, std=0.1)
 library.load_state_dict(mine.state_dict())
-assert torch.allclose(library(x, TextCondition(t)), mine(x, t), atol=1e-6)
-assert not torch.allclose(mine(x, t), x)
+assert torch.allclose(library(x, TextCondition(t)), mine(x, t), atol=1e-6), (
+    "MySSA differs from SSAFusion with the same weights by up to "
+    f"{(library(x, TextCondition(t)) - mine(x, t)).abs().max():.2e}: return x + mask * (gamma(t) * norm(x) + beta(t))")
+assert not torch.allclose(mine(x, t), x), "with its text layers away from zero the block should change x"
 print("MySSA == tcic_lib.fusion.SSAFusion")
 
 # %% [markdown]
@@ -254,7 +256,9 @@ with torch.no_grad():
 print(f"input (solid objects): {set_psnr(inputs, targets):.2f} dB over {n} test scenes")
 for fusion, r in results.items():
     print(f"{fusion:5s} true {r['true caption']:.2f} dB   shuffled {r['shuffled caption']:.2f} dB")
-assert results["none"]["true caption"] == results["none"]["shuffled caption"]  # none ignores text
+assert results["none"]["true caption"] == results["none"]["shuffled caption"], (  # none ignores text
+    f"the `none` painter ignores the caption, so true and shuffled captions should give the same PSNR; got "
+    f"{results['none']['true caption']:.4f} and {results['none']['shuffled caption']:.4f} dB")
 
 # %% [markdown]
 # ## Where the SSA block looks

@@ -146,8 +146,12 @@ plain_quality = -10 * np.log10(plain_d)
 saved = {name: np.mean([np.interp(-10 * np.log10(d), plain_quality, plain_rate) - r for r, d in rd])
          for name, rd in toy.items() if name != "plain"}
 print({name: round(v, 2) for name, v in saved.items()}, "bits per sample saved at equal MSE")
-assert abs(saved["conditional"] - mi) < 0.05  # the side information at both ends saves I(X;Y): exact here
-assert 0 < saved["decoder-only"] < mi  # decoder-only binning saves less: a scalar code is far from a long one
+assert abs(saved["conditional"] - mi) < 0.05, (  # exact here
+    f"the side information at both ends should save I(X;Y) = {mi:.3f} bits per sample; "
+    f"it saved {saved['conditional']:.3f}")
+assert 0 < saved["decoder-only"] < mi, (  # a scalar code is far from a long one
+    f"decoder-only binning should save some bits, but less than I(X;Y) = {mi:.3f}; "
+    f"it saved {saved['decoder-only']:.3f}")
 
 # %% [markdown]
 # Both side-information codecs shift the curve left; conditional coding by $I(X;Y)$ (the dashed
@@ -183,7 +187,9 @@ utf8 = np.mean([8 * len(c.encode()) for c in captions])
 print(f"under the generator alone a full caption would carry {generator_bits:.1f} bits; as UTF-8 text {utf8:.0f} bits")
 print(f"a whole scene (its content, the background's two colours and its angle): {whole_scene.mean():.1f} bits "
       f"(from {whole_scene.min():.0f} to {whole_scene.max():.0f})")
-assert ladder["colour"] < ladder["pattern"] < ladder["full"] < whole_scene.mean()
+assert ladder["colour"] < ladder["pattern"] < ladder["full"] < whole_scene.mean(), (
+    f"H(T) should grow colour < pattern < full < a whole scene; got {ladder['colour']:.1f}, {ladder['pattern']:.1f}, "
+    f"{ladder['full']:.1f}, {whole_scene.mean():.1f} bits")
 
 # %% [markdown]
 # The last line is **the source's own limit**: an ideal codec that knows how these scenes are made
@@ -273,7 +279,8 @@ with torch.no_grad():
         "forward differs from the library's block: check that the null token comes first and the padding mask gets a "
         "False in front of it, that the adapter runs before the keys and values, and that both the query and the MLP "
         "read the positions")
-    assert torch.equal(PositionalCrossAttentionFusion(16, encoder.dim)(features, text), features)  # identity at init
+    assert torch.equal(PositionalCrossAttentionFusion(16, encoder.dim)(features, text), features), (
+        "an untrained PositionalCrossAttentionFusion should be the identity (its last MLP layer starts at zero)")
 print("MyPlaceAttention == tcic_lib.fusion.PositionalCrossAttentionFusion; the untrained block is the identity")
 
 # %% [markdown]
@@ -761,7 +768,9 @@ if p.name == "cpu":  # the numbers above against the model card the checkpoints 
     measured = select(summary, variant="tcic", lmbda=lowest, detail="full", condition="true", seed=first).iloc[0]
     assert abs(card["test_attributes"] - measured["attributes_accuracy"]) < 0.02, card
     assert abs(card["test_bpp"] - measured["bpp_latent"]) < 1e-3, card
-assert (select(summary, variant="positional", condition="true")["psnr"].notna()).all()
+assert (select(summary, variant="positional", condition="true")["psnr"].notna()).all(), (
+    "the `positional` models should all have a PSNR; "
+    f"{select(summary, variant='positional', condition='true')['psnr'].isna().sum()} rows are NaN")
 
 # %% [markdown]
 # ## What you learned, and what comes next

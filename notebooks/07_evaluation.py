@@ -130,7 +130,8 @@ if "patches" in summary:
     print(f"set-level FID/KID: {metrics.labels['fid']}; {n_patches} patches per set, features {width} wide"
           + ("" if n_patches > width else ": fewer patches than features, so FID's covariance is rank-deficient "
              "and its values are noisy (read them as a ranking; the section on FID below shows the bias)"))
-assert len(rows) == len(images) * len(settings)
+assert len(rows) == len(images) * len(settings), (
+    f"expected one row per image and setting, {len(images)} x {len(settings)}; got {len(rows)}")
 rows.head(3)
 
 # %%
@@ -154,7 +155,9 @@ every_metric = summary.set_index(["codec", "setting"])[reported]
 every_metric.columns = [f"{metrics.labels[m]} ({direction(m)} is better)" for m in reported]
 weight_free = [m for m in (*HANDCRAFTED, "psnr", "ms_ssim") if m in reported]
 print(f"{len(reported)} metrics reported, {len(weight_free)} of them with no downloaded weights")
-assert len(weight_free) >= (12 if p.data.image_size >= 41 else 10)
+assert len(weight_free) >= (12 if p.data.image_size >= 41 else 10), (
+    f"only {len(weight_free)} weight-free metrics reported at {p.data.image_size} px, expected at least "
+    f"{12 if p.data.image_size >= 41 else 10}: {weight_free}")
 every_metric.round(4)
 
 # %%
@@ -309,8 +312,11 @@ print(f"mean caption cost: {tcic_points['bpp_caption'].mean():.4f} bpp as UTF-8 
 # %%
 caption_share = tcic_points["bpp_caption"] / tcic_points["bpp_total"]
 print(f"the UTF-8 caption is {caption_share.min():.0%}-{caption_share.max():.0%} of TCIC's files")
-assert (tcic_points["bpp_total"] > tcic_points["bpp_total"] - tcic_points["bpp_caption"]).all()
-assert (summary.loc[summary["codec"] == "learned notext", "bpp_caption"] == 0).all()  # it reads no caption, stores none
+assert (tcic_points["bpp_total"] > tcic_points["bpp_total"] - tcic_points["bpp_caption"]).all(), (
+    f"every TCIC file should store its caption (bpp_caption > 0); smallest {tcic_points['bpp_caption'].min():.4f}")
+assert (summary.loc[summary["codec"] == "learned notext", "bpp_caption"] == 0).all(), (
+    "learned notext reads no caption, so its files should store none; largest bpp_caption "
+    f"{summary.loc[summary['codec'] == 'learned notext', 'bpp_caption'].max():.4f}")
 
 # %% [markdown]
 # From the command line, `tcic eval` writes the same kind of table and figures for the codecs and
