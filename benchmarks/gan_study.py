@@ -32,10 +32,6 @@ import numpy as np
 import pandas as pd
 import torch
 
-ARMS = ("RD only", "TCIC + text D", "TCIC + plain D", "TCIC, no adversary")
-COMPARISONS = {"adversary (text D - no adversary)": ("TCIC + text D", "TCIC, no adversary"),
-               "adversary (plain D - no adversary)": ("TCIC + plain D", "TCIC, no adversary"),
-               "caption in D (text D - plain D)": ("TCIC + text D", "TCIC + plain D")}
 PATCH = 32
 
 
@@ -73,7 +69,7 @@ def per_image(x_hat, images, captions, scenes, lpips_net, judge) -> pd.DataFrame
 
 
 def measure(p, encoder, judge, features, scenes_n: int, seeds) -> dict:
-    from tcic_lib import zoo
+    from tcic_lib import plan, zoo
     from tcic_lib.bitstream import encode_batch
     from tcic_lib.evaluate import decode_conditions, shapes_test_scenes
     from tcic_lib.metrics import lpips_model
@@ -114,7 +110,7 @@ def measure(p, encoder, judge, features, scenes_n: int, seeds) -> dict:
                          "fid": frechet_distance(real_f, fakes[arm]), "minutes": (time.perf_counter() - began) / 60})
             logging.info("seed %d %s: %s", seed, arm, {k: round(v, 4) for k, v in rows[-1].items()
                                                       if isinstance(v, float)})
-        for label, (a, b) in COMPARISONS.items():
+        for label, (a, b) in plan.GAN_COMPARISONS.items():
             texture = paired_separation(kept[a], kept[b], n_boot=p.n_boot)
             paired.append({"seed": seed, "comparison": label,
                            **{f"KID {k}": v for k, v in paired_kid(real_f, fakes[a], fakes[b], scene_of).items()},

@@ -105,6 +105,12 @@ def gan_runs(p: Profile, encoder, lmbda: float | None = None, fusion: str = "ssa
             "TCIC, no adversary": run(conditional=True, adv_weight=0.0)}
 
 
+# notebook 06's paired comparisons on the same files: (label, (run, minus run))
+GAN_COMPARISONS = {"adversary (text D - no adversary)": ("TCIC + text D", "TCIC, no adversary"),
+                   "adversary (plain D - no adversary)": ("TCIC + plain D", "TCIC, no adversary"),
+                   "caption in D (text D - plain D)": ("TCIC + text D", "TCIC + plain D")}
+
+
 def gan_seeds(p: Profile, rate: str) -> tuple[int, ...]:
     """Training seeds of notebook 06's runs: `other_seeds` at the ultra-low rate (its headline), one above."""
     n = p.low_rate.other_seeds if rate == "ultra-low" else 1
