@@ -315,7 +315,8 @@ assert all(words(colours_swapped(i)) == words(test_set.caption(i)) for i in pair
     f"{[i for i in pairs if words(colours_swapped(i)) != words(test_set.caption(i))][:5]}")
 print({k: f"{v:.0%}" for k, v in preference.items()}, f"({len(single)} and {len(pairs)} scenes; chance 50%)")
 if not p.smoke:  # a trained mini-CLIP hears at least the colour word
-    assert preference["colour (one object)"] > 0.6, preference
+    assert preference["colour (one object)"] > 0.6, (
+        f"the trained mini-CLIP should prefer the true colour word over a swapped one well above chance: {preference}")
 
 
 # %% [markdown]
