@@ -261,7 +261,7 @@ plt.show()
 # | 05 | `tcic-pxattn`, `control-pxattn`, `positional`, `notext`, bases | ultra-low rates, shared-encoder recipe, several seeds |
 # | 05, 07, 08 | `tcic-ssa`, `control-ssa`, `notext` | ordinary rates (SSA); 07's `learned notext` is this `notext`, not 02's `hyperprior` |
 # | 05 | `conditional` | the caption at both ends (encoder and means), several seeds |
-# | 06 | `gan-*` | decoders of notebook 05's models fine-tuned with a discriminator (files unchanged) |
+# | 06 | `gan-tcic-<fusion>-<textD, plainD or noadv>-seed<s>` | decoders of notebook 05's TCIC fine-tuned with a text D, a plain D or no adversary (files unchanged); three seeds at the ultra-low rate |
 # | 08 | the grid | one TCIC per fusion block at the middle rate |
 # | 08 | the playground | notebook 05's TCIC (seed 0): positional cross-attention at the ultra-low rates, SSA above |
 #
