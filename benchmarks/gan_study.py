@@ -11,10 +11,11 @@ term; `tcic_lib.plan.all_gan_runs`), all decoding the seed's *identical files*. 
 - PSNR, LPIPS (the course's; uncalibrated offline), the colour+pattern reader of notebook 05, the
   judge's caption similarity, the pattern contrast kept inside patterned objects and the
   high-frequency energy kept (`tcic_lib.texture`);
-- KID on 32 px patches (5 per scene) in 10 independent blocks of scenes, with a t-interval, FID against
-  the same originals, and FID/KID between two halves of the originals: the floor (`tcic_lib.realism`);
+- KID on 32 px patches (5 per 64 px scene) in 10 independent blocks of scenes, with a t-interval; FID of
+  the originals of half the scenes against the reconstructions of the other half; both between the
+  two halves of the originals: what a perfect codec scores (`tcic_lib.realism`);
 - paired comparisons on the same files: the adversary (text D - twin) and the caption in D (text D -
-  plain D), with how many patches or objects their difference needs.
+  plain D), with how many scenes or objects their difference needs.
 
 Fetches each model (training what is neither shipped nor cached); writes build/gan_study.json and
 .md, and with `--ship` checkpoints/gan_study.json, which notebook 06 shows.
@@ -55,25 +56,29 @@ def decode_all(model, encoder, files, captions) -> torch.Tensor:
 def per_image(x_hat, images, captions, scenes, lpips_net, judge) -> pd.DataFrame:
     """One row per scene: PSNR, LPIPS, attributes right / objects, caption similarity."""
     from tcic_lib.attributes import attribute_counts
+    from tcic_lib.evaluate import METRIC_BATCH
     from tcic_lib.metrics import lpips_distance, psnr
 
     rows = pd.DataFrame([attribute_counts(a, s) for a, s in zip(x_hat, scenes)])
     rows["psnr"] = psnr(x_hat, images).numpy()
+    similarity, distance = [], []
     with torch.no_grad():
-        rows["lpips"] = torch.cat([lpips_distance(lpips_net, x_hat[i:i + 64], images[i:i + 64])
-                                   for i in range(0, len(images), 64)]).numpy()
-        rec = torch.nn.functional.normalize(judge.encode_image(x_hat), dim=-1)
-        text = torch.nn.functional.normalize(judge.encode(list(captions))[1].to(rec.device), dim=-1)
-        rows["caption similarity"] = (rec * text).sum(-1).cpu().numpy()
+        for i in range(0, len(images), METRIC_BATCH):
+            part = slice(i, i + METRIC_BATCH)
+            distance.append(lpips_distance(lpips_net, x_hat[part], images[part]))
+            rec = torch.nn.functional.normalize(judge.encode_image(x_hat[part]), dim=-1)
+            text = torch.nn.functional.normalize(judge.encode(list(captions[part]))[1].to(rec.device), dim=-1)
+            similarity.append((rec * text).sum(-1).cpu())
+    rows["lpips"], rows["caption similarity"] = torch.cat(distance).numpy(), torch.cat(similarity).numpy()
     return rows
 
 
 def measure(p, encoder, judge, features, scenes_n: int, seeds) -> dict:
     from tcic_lib import plan, zoo
-    from tcic_lib.bitstream import encode_batch
+    from tcic_lib.bitstream import encode_batch, unpack
     from tcic_lib.evaluate import decode_conditions, shapes_test_scenes
     from tcic_lib.metrics import lpips_model
-    from tcic_lib.realism import frechet_distance, kid_with_interval, paired_kid, patch_features, real_floor
+    from tcic_lib.realism import kid_with_interval, paired_kid, patch_features, real_floor, split_fid
     from tcic_lib.texture import high_frequency_energy, paired_separation, texture_kept
 
     images_list, captions, scenes = shapes_test_scenes(p, n=scenes_n)
@@ -87,12 +92,12 @@ def measure(p, encoder, judge, features, scenes_n: int, seeds) -> dict:
         if seed not in seeds:
             continue
         models = {arm: zoo.fetch(r, encoder, progress=False) for arm, r in recipes.items()}
-        fakes, kept, sizes = {}, {}, {}
+        fakes, kept, payloads = {}, {}, {}
         for arm, model in models.items():
             began = time.perf_counter()
-            files = encode_batch(model, images_list, captions, text_encoder=encoder)  # each file names its model
-            sizes[arm] = [len(f) for f in files]
-            assert sizes[arm] == sizes["RD only"], f"{arm} codes other files than its RD model: its encoder moved"
+            files = encode_batch(model, images_list, captions, text_encoder=encoder)
+            payloads[arm] = [unpack(f).strings for f in files]  # the header names the model; the payload must not move
+            assert payloads[arm] == payloads["RD only"], f"{arm} codes other payloads than its RD model: its encoder moved"
             x_hat = decode_all(model, encoder, files, captions)
             scores = per_image(x_hat, images, captions, scenes, lpips_net, judge)
             wrong = per_image(decode_all(model, encoder, files, shuffled), images, shuffled, scenes, lpips_net, judge)
@@ -107,7 +112,7 @@ def measure(p, encoder, judge, features, scenes_n: int, seeds) -> dict:
                          "pattern contrast kept": float(np.median(kept[arm])),
                          "high-frequency energy kept": high_frequency_energy(x_hat) / hf_real,
                          **kid_with_interval(real_f, fakes[arm], scene_of),
-                         "fid": frechet_distance(real_f, fakes[arm]), "minutes": (time.perf_counter() - began) / 60})
+                         "fid": split_fid(real_f, fakes[arm], scene_of), "minutes": (time.perf_counter() - began) / 60})
             logging.info("seed %d %s: %s", seed, arm, {k: round(v, 4) for k, v in rows[-1].items()
                                                       if isinstance(v, float)})
         for label, (a, b) in plan.GAN_COMPARISONS.items():
@@ -116,7 +121,7 @@ def measure(p, encoder, judge, features, scenes_n: int, seeds) -> dict:
                            **{f"KID {k}": v for k, v in paired_kid(real_f, fakes[a], fakes[b], scene_of).items()},
                            **{f"texture {k}": v for k, v in texture.items()}})
     return {"rows": rows, "paired": paired, "floor": real_floor(real_f, scene_of), "lpips": lpips_label,
-            "features": features.name, "patch": PATCH, "scenes": len(images)}
+            "features": features.name, "patch": PATCH, "scenes": len(images), "patches": len(real_f)}
 
 
 def summary(rows: pd.DataFrame) -> pd.DataFrame:

@@ -198,8 +198,8 @@ print({k: v for k, v in one.settings["gan"].items() if k not in ("seed", "lmbda"
 # under the figure, should be small beside the differences between runs measured below.
 
 # %%
-curves = {(arm, seed): pd.DataFrame(zoo.history(r)["val"]) for (rate, arm, seed), r in all_runs.items()
-          if rate == "ultra-low" and zoo.history(r)["val"]}
+histories = {(arm, seed): zoo.history(r)["val"] for (rate, arm, seed), r in all_runs.items() if rate == "ultra-low"}
+curves = {key: pd.DataFrame(rows) for key, rows in histories.items() if rows}
 fig, axes = plt.subplots(1, 3, figsize=(13, 3.4), layout="constrained")
 colours = dict(zip(arms, ("tab:red", "tab:blue", "tab:grey")))
 for (arm, seed), curve in curves.items():
@@ -223,11 +223,13 @@ flattening.round(4)
 
 # %% [markdown]
 # ## Before and after, at the same bits: one seed, in detail
-# Seed 0 of every run (the RD-only TCIC and its capacity-matched control of notebook 05 as
-# references) through real files on the profile's held-out test scenes (the number is printed
-# under the table). The headline over seeds, on many more scenes, follows. LPIPS was also a training term,
-# so it is not an independent judge; KID (with its spread over subsets; an unbiased estimate, so
-# it can dip below 0), the attribute reader of notebook 05 and the CLIP similarities are: the CLIP that
+# The first training seed of every run (the RD-only TCIC and its capacity-matched control of
+# notebook 05 as references) through real files on the profile's held-out test scenes (the number
+# is printed under the table). The headline over seeds, on many more scenes, follows. LPIPS was
+# also a training term, so it is not an independent judge; KID (with its spread over subsets; it
+# can dip below 0; each reconstruction is compared with a set that holds its own original, which
+# pulls it down: the headline removes that), the attribute reader of notebook 05 and the CLIP
+# similarities are: the CLIP that
 # judges is pretrained CLIP when present, else a second mini-CLIP trained on other scenes from
 # another seed, never the one the decoders read (`QualityMetrics` refuses that one).
 
@@ -298,17 +300,19 @@ separation.round(3)
 
 # %% [markdown]
 # ## The headline: three seeds, thousands of scenes
-# Differences between fine-tuned decoders of the same files are small, and a realism measure on a
-# few dozen images cannot see them: KID on 48 images has a spread larger than the effect. So
-# `benchmarks/gan_study.py` (one command, shipped with the models as `gan_study.json`) measures
-# every seed of every run on thousands of held-out scenes through real files:
+# Differences between fine-tuned decoders of the same files are small, and one seed on a few dozen
+# scenes says little about them. So `benchmarks/gan_study.py` (one command, shipped with the
+# models as `gan_study.json`) measures every seed of every run on thousands of held-out scenes
+# through real files:
 #
-# - **KID** on 32 px patches (5 per scene: a 2 x 2 grid and one shifted by half a patch), computed
-#   in 10 independent blocks of scenes, with a t-interval over blocks. Patches of one scene are not
-#   independent, and the textbook KID estimate, which assumes they are, scores two draws of the same
-#   source above 0; `tcic_lib.realism` averages its kernel over pairs from *different* scenes,
-#   which removes that bias (`tests/test_realism.py` shows both). FID and KID between two halves of
-#   the originals are the **floor**: no codec can be told from the data below it;
+# - **KID** on 32 px patches (at 64 px, 5 per scene: a 2 x 2 grid and one shifted by half a
+#   patch), computed in 10 independent blocks of scenes, with a t-interval over blocks. Patches of
+#   one scene are not independent (nor are an original and its reconstruction), and the textbook
+#   KID estimate, which assumes they are, scores two draws of the same source above 0;
+#   `tcic_lib.realism` averages its kernel over pairs from *different* scenes, which removes that
+#   bias (`tests/test_realism.py` shows both). **FID** compares the originals of half the scenes
+#   with the reconstructions of the other half. Both measured between the two halves of the
+#   originals are what a perfect codec scores on this protocol;
 # - the colour+pattern reader, with the scenes' own captions and with **shuffled** ones at decode
 #   time (the control: a decoder that draws what the caption says loses objects with a wrong one),
 #   and the judge's caption similarity;
@@ -318,6 +322,12 @@ separation.round(3)
 # holds the median over all seeds with probability 75 % (`ledger.over_seeds`).
 
 # %%
+def median_range(values, digits, scale=1.0, sign=""):
+    """`median [lowest, highest]` over training seeds."""
+    v = np.sort(np.asarray(values, float)) * scale
+    return f"{np.median(v) + 0.0:{sign}.{digits}f} [{v[0] + 0.0:{sign}.{digits}f}, {v[-1] + 0.0:{sign}.{digits}f}]"
+
+
 study = gan_study()
 if study is None:
     print("the GAN study is not shipped here: run `python benchmarks/gan_study.py --ship`")
@@ -330,36 +340,33 @@ else:
                 "high-frequency energy kept": ("high-frequency energy kept", 3),
                 "kid": (f"KID ({study['features']}, {study['patch']} px patches)", 4), "fid": ("FID", 3)}
 
-    def with_range(values, digits):
-        v = np.sort(np.asarray(values, float))
-        return f"{np.median(v):.{digits}f} [{v[0]:.{digits}f}, {v[-1]:.{digits}f}]"
-
-    headline_table = pd.DataFrame({arm: {label: with_range(part[column], digits)
-                                         for column, (label, digits) in measures.items()}
-                                   for arm, part in study_rows.groupby("arm", sort=False)}).T
     seeds_measured = sorted(study_rows["seed"].unique())
-    print(f"profile {study['profile']}, λ={study['lmbda']:g}, {study['scenes']} held-out scenes "
-          f"({study['scenes'] * 5} patches), training seeds {seeds_measured}; LPIPS: {study['lpips']}")
-    print(f"the floor, originals against originals (two halves of the scenes): FID {study['floor']['fid']:.3f}, "
-          f"KID {study['floor']['kid']:+.4f}")
+    wide = study_rows.pivot(index="seed", columns="arm")  # wide[measure][arm]: one value per seed
+    headline_table = pd.DataFrame({arm: {label: median_range(wide[column][arm], digits)
+                                         for column, (label, digits) in measures.items()}
+                                   for arm in study_rows["arm"].unique()}).T
+    floor = study["floor"]
+    print(f"profile {study['profile']} (this notebook: {p.name}), λ={study['lmbda']:g}, {study['scenes']} held-out "
+          f"scenes ({study['patches']} patches), training seeds {seeds_measured}; LPIPS: {study['lpips']}")
+    print(f"a perfect codec on this protocol (originals of one half of the scenes against the other's): "
+          f"KID {floor['kid']:+.4f} ({floor['kid 95% low']:+.4f} to {floor['kid 95% high']:+.4f}), FID {floor['fid']:.3f}")
     display(headline_table)
 
 # %% [markdown]
 # The same comparisons seed by seed, each on its seed's identical files: the adversary's own effect
 # (each GAN run minus the no-adversary twin) and the caption's (text D minus plain D). KID's
-# interval is over the 10 blocks of scenes; "patches needed" is about how many patches a difference
+# interval is over the 10 blocks of scenes; "scenes needed" is about how many scenes a difference
 # of that size needs before its interval excludes 0 (more patches than measured: not separated).
 
 # %%
 if study is not None:
     paired = pd.DataFrame(study["paired"])
-    by_arm = study_rows.set_index(["seed", "arm"])
     for column, label in (("attributes", "colour+pattern right"), ("psnr", "PSNR (dB)")):
         paired[f"{label} difference"] = [
-            by_arm.loc[(seed, a), column] - by_arm.loc[(seed, b), column]
+            wide[column][a].get(seed, np.nan) - wide[column][b].get(seed, np.nan)
             for seed, comparison in zip(paired["seed"], paired["comparison"])
-            for a, b in [plan.GAN_COMPARISONS[comparison]]]
-    shown = ["KID difference", "KID 95% low", "KID 95% high", "KID patches", "KID patches needed",
+            for a, b in [plan.GAN_COMPARISONS.get(comparison, (None, None))] if a is not None]
+    shown = ["KID difference", "KID 95% low", "KID 95% high", "KID scenes", "KID scenes needed",
              "texture difference", "texture 95% low", "texture 95% high", "colour+pattern right difference",
              "PSNR (dB) difference"]
     display(paired.set_index(["comparison", "seed"])[shown].sort_index().round(4))
@@ -414,14 +421,18 @@ def fmt(value, digits):
     return f"{value + 0.0:+.{digits}f}"  # + 0.0: no "-0.000"
 
 
-def seed_differences(column, a, b):
+def diff(column, a, b):
     """`column` of run a minus run b, one value per training seed (same files)."""
-    return np.array([by_arm.loc[(seed, a), column] - by_arm.loc[(seed, b), column] for seed in seeds_measured])
+    return wide[column][a] - wide[column][b]
 
 
 def spread(values, digits, scale=1.0):
-    v = np.sort(np.asarray(values, float)) * scale
-    return f"{fmt(np.median(v), digits)} [{fmt(v[0], digits)}, {fmt(v[-1], digits)}]"
+    return median_range(values, digits, scale, sign="+")
+
+
+def apart(a, b, column="kid"):
+    """Whether the seed ranges of two runs do not overlap."""
+    return wide[column][a].max() < wide[column][b].min() or wide[column][a].min() > wide[column][b].max()
 
 
 lines = []
@@ -430,45 +441,39 @@ if study is not None:
     twin, text_d, plain_d = "TCIC, no adversary", "TCIC + text D", "TCIC + plain D"
     lines.append(f"**Headline** ({study['profile']} profile, λ={study['lmbda']:g}, {study['scenes']} scenes, "
                  f"{n_seeds} training seeds; median [seed range] of the per-seed differences):")
-    lines.append(f"- *Fine-tuning alone* (RD model to its no-adversary twin): PSNR "
-                 f"{spread(seed_differences('psnr', twin, 'RD only'), 2)} dB, pattern contrast kept "
-                 f"{spread(seed_differences('pattern contrast kept', twin, 'RD only'), 3)}, KID "
-                 f"{spread(seed_differences('kid', twin, 'RD only'), 4)}, colour+pattern right "
-                 f"{spread(seed_differences('attributes', twin, 'RD only'), 1, 100)} points.")
+    lines.append(f"- *Fine-tuning alone* (RD model to its no-adversary twin): PSNR {spread(diff('psnr', twin, 'RD only'), 2)} "
+                 f"dB, pattern contrast kept {spread(diff('pattern contrast kept', twin, 'RD only'), 3)}, KID "
+                 f"{spread(diff('kid', twin, 'RD only'), 4)}, colour+pattern right "
+                 f"{spread(diff('attributes', twin, 'RD only'), 1, 100)} points.")
     for run in (text_d, plain_d):
-        kid = paired[paired["comparison"] == next(k for k, v in plan.GAN_COMPARISONS.items() if v == (run, twin))]
+        label = next((k for k, v in plan.GAN_COMPARISONS.items() if v == (run, twin)), None)
+        kid = paired[paired["comparison"] == label]
         separated = int(((kid["KID 95% high"] < 0) | (kid["KID 95% low"] > 0)).sum())
         lower = int((kid["KID 95% high"] < 0).sum())
-        ranges_apart = (by_arm.xs(run, level="arm")["kid"].max() < by_arm.xs(twin, level="arm")["kid"].min())
         lines.append(
             f"- *The adversary* ({run} minus the twin): KID {spread(kid['KID difference'], 4)} (lower is more "
-            f"realistic), its block interval excluding 0 in {separated} of {n_seeds} seeds ({lower} of them lower); "
-            f"the seed ranges of the two runs' KID {'do not' if ranges_apart else 'do'} overlap. Pattern contrast "
-            f"kept {spread(seed_differences('pattern contrast kept', run, twin), 3)}, PSNR "
-            f"{spread(seed_differences('psnr', run, twin), 2)} dB, colour+pattern right "
-            f"{spread(seed_differences('attributes', run, twin), 1, 100)} points.")
-    caption_gain = seed_differences("attributes", text_d, plain_d) * 100
-    follows = {run: by_arm.xs(run, level="arm")["attributes"] - by_arm.xs(run, level="arm")["attributes, shuffled captions"]
-               for run in (text_d, plain_d)}
+            f"realistic), its block interval excluding 0 in {separated} of {len(kid)} seeds ({lower} of them lower); "
+            f"the seed ranges of the two runs' KID {'do not' if apart(run, twin) else 'do'} overlap. Pattern contrast "
+            f"kept {spread(diff('pattern contrast kept', run, twin), 3)}, PSNR {spread(diff('psnr', run, twin), 2)} dB, "
+            f"colour+pattern right {spread(diff('attributes', run, twin), 1, 100)} points.")
+    caption_gain = diff("attributes", text_d, plain_d) * 100
+    follows = {run: wide["attributes"][run] - wide["attributes, shuffled captions"][run] for run in (text_d, plain_d)}
     lines.append(
         f"- *The caption in D* (text D minus plain D): colour+pattern right {spread(caption_gain, 1)} points "
         f"(above 0 in {int((caption_gain > 0).sum())} of {n_seeds} seeds), caption similarity "
-        f"{spread(seed_differences('caption similarity', text_d, plain_d), 4)}, KID "
-        f"{spread(seed_differences('kid', text_d, plain_d), 4)}. Decoded with shuffled captions, text D loses "
-        f"{spread(follows[text_d], 1, 100)} points of colour+pattern, plain D {spread(follows[plain_d], 1, 100)}: "
-        "how much each decoder draws what the caption says.")
-    needed = paired["KID patches needed"]
+        f"{spread(diff('caption similarity', text_d, plain_d), 4)}, KID {spread(diff('kid', text_d, plain_d), 4)}. "
+        f"Decoded with shuffled captions, text D loses {spread(follows[text_d], 1, 100)} points of colour+pattern, "
+        f"plain D {spread(follows[plain_d], 1, 100)}: how much each decoder draws what the caption says.")
+    needed = paired["KID scenes needed"]
     lines.append(f"- Power: the KID differences above would need about {needed.min():,.0f} to {needed.max():,.0f} "
-                 f"patches to separate (measured: {paired['KID patches'].iloc[0]:,.0f}); the originals' own floor is "
-                 f"KID {study['floor']['kid']:+.4f}, FID {study['floor']['fid']:.3f}.")
-    adversary_goal = [r for r in (text_d, plain_d)
-                      if by_arm.xs(r, level="arm")["kid"].max() < by_arm.xs(twin, level="arm")["kid"].min()
-                      and np.median(seed_differences("psnr", r, twin)) >= -0.5
-                      and np.median(seed_differences("attributes", r, twin)) >= 0]
-    lines.append(f"- Goals: an adversary that beats its twin on KID with seed ranges apart, at <= 0.5 dB and no "
+                 f"scenes to separate (measured: {study['scenes']:,}); a perfect codec scores KID "
+                 f"{floor['kid']:+.4f} and FID {floor['fid']:.3f} on this protocol.")
+    adversary_goal = [r for r in (text_d, plain_d) if apart(r, twin) and diff("kid", r, twin).median() < 0
+                      and diff("psnr", r, twin).median() >= -0.5 and diff("attributes", r, twin).median() >= 0]
+    lines.append(f"- Goals: an adversary below its twin in KID with seed ranges apart, at <= 0.5 dB and no "
                  f"attributes lost: {'met by ' + ', '.join(adversary_goal) if adversary_goal else 'not met'}; a text D "
                  f"that reads >= 5 points more objects right than a plain D in the median, above 0 in every seed: "
-                 f"{'met' if np.median(caption_gain) >= 5 and (caption_gain > 0).all() else 'not met'}.")
+                 f"{'met' if caption_gain.median() >= 5 and (caption_gain > 0).all() else 'not met'}.")
 
 hf = texture["high-frequency energy / original's"]
 lines.append(f"\n**One seed in detail** (seed {gan_seeds[0]}, {n_eval} test scenes; no seed interval):")

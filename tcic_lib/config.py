@@ -130,7 +130,7 @@ class LowRateConfig(_Replaceable):
     seeds: int = 5  # training seeds of each arm at the lowest ultra-low rate (notebook 05's headline)
     other_seeds: int = 3  # at the other ultra-low rates, the ladder and the caption at both ends
     bridge_lmbdas: tuple[float, ...] = ()  # text-free bases between the ultra-low and the ordinary rates
-    gan_steps: int = 0  # adversarial fine-tuning at the lowest ultra-low rate, `other_seeds` seeds (0: `gan_steps`)
+    gan_steps: int = 0  # adversarial fine-tuning steps at the ultra-low rates (0: the profile's `gan_steps`)
 
     def __post_init__(self):
         if self.protocol not in LOW_RATE_PROTOCOLS:

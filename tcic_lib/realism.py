@@ -12,11 +12,13 @@ the differences between fine-tuned decoders, so here:
 - the scenes are split into `blocks` disjoint groups, and KID is computed in each block against the
   originals of the same scenes: `blocks` independent estimates, whose mean carries a t-interval;
 - two decoders of the same files are compared block by block (paired differences), and the spread of
-  those differences gives roughly how many patches a difference of that size needs before its 95 %
-  interval excludes 0: N (t sd / (sqrt(K) |mean|))^2 for N patches in K blocks (the variance of a
-  KID estimate falls about as 1 / patches);
-- `real_floor` splits the originals in two halves of different scenes: FID and KID between real and
-  real on the same protocol, the floor below which no codec can be told from the data.
+  those differences gives roughly how many scenes a difference of that size needs before its 95 %
+  interval excludes 0: n (half-width / |mean|)^2 for n scenes (patches of one scene are correlated,
+  so the variance of a KID estimate falls with the number of scenes, not of patches);
+- `real_floor` splits the scenes in two halves, A and B: KID and FID between the originals of A and
+  of B are what a perfect codec scores on this protocol. A codec is scored on the same footing by
+  `split_fid`: originals of A against its reconstructions of B (same number of patches, different
+  scenes; FID's bias grows as the number of samples falls, so only equal numbers compare).
 
 Taught in notebooks/06_adversarial_finetuning.
 """
@@ -28,9 +30,7 @@ import torch
 from scipy import linalg, stats
 from torchmetrics.image.kid import poly_kernel
 
-from .metrics import FeatureExtractor, patches
-
-FEATURE_BATCH = 256
+from .metrics import FEATURE_BATCH, FeatureExtractor, patches
 
 
 def patch_features(images: torch.Tensor, features: FeatureExtractor, size: int) -> tuple[torch.Tensor, np.ndarray]:
@@ -90,12 +90,12 @@ def kid_with_interval(real: torch.Tensor, fake: torch.Tensor, scene_of: np.ndarr
 def paired_kid(real: torch.Tensor, fake_a: torch.Tensor, fake_b: torch.Tensor, scene_of: np.ndarray,
                blocks: int = 10) -> dict:
     """KID(a) - KID(b) on the same scenes, block by block: the mean, its 95 % interval, and about how many
-    patches a difference of this size needs before the interval excludes 0."""
+    scenes a difference of this size needs before the interval excludes 0."""
     diff = block_kid(real, fake_a, scene_of, blocks) - block_kid(real, fake_b, scene_of, blocks)
     mean, low, high = t_interval(diff)
-    half_width = (high - low) / 2
-    needed = len(fake_a) * (half_width / abs(mean)) ** 2 if mean else float("inf")
-    return {"difference": mean, "95% low": low, "95% high": high, "patches": len(fake_a), "patches needed": needed}
+    scenes = int(scene_of.max() + 1)
+    needed = scenes * ((high - low) / 2 / abs(mean)) ** 2 if mean else float("inf")
+    return {"difference": mean, "95% low": low, "95% high": high, "scenes": scenes, "scenes needed": needed}
 
 
 def frechet_distance(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -106,9 +106,24 @@ def frechet_distance(a: torch.Tensor, b: torch.Tensor) -> float:
     return float(((mu_a - mu_b) ** 2).sum() + np.trace(s_a + s_b - 2 * root))
 
 
-def real_floor(real: torch.Tensor, scene_of: np.ndarray) -> dict:
-    """FID and KID between the originals' patches of the first and the second half of the scenes."""
+def _halves(scene_of: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     first = scene_of < (scene_of.max() + 1) // 2
-    return {"fid": frechet_distance(real[first], real[~first]),
-            "kid": scene_mmd(real[first], real[~first], scene_of[first], scene_of[~first]),
-            "patches per half": int(min(first.sum(), (~first).sum()))}
+    return first, ~first
+
+
+def split_fid(real: torch.Tensor, fake: torch.Tensor, scene_of: np.ndarray) -> float:
+    """FID of the originals' patches of the first half of the scenes against `fake`'s of the second half."""
+    a, b = _halves(scene_of)
+    return frechet_distance(real[a], fake[b])
+
+
+def real_floor(real: torch.Tensor, scene_of: np.ndarray, blocks: int = 10) -> dict:
+    """What a perfect codec scores: KID between the originals of the two halves of the scenes, block by block
+    (mean and 95 % t-interval), and `split_fid` of the originals against themselves."""
+    a, b = _halves(scene_of)
+    block_a, block_b = block_of(scene_of[a] - scene_of[a].min(), blocks), block_of(scene_of[b] - scene_of[b].min(), blocks)
+    kids = [scene_mmd(real[a][block_a == k], real[b][block_b == k], scene_of[a][block_a == k],
+                      scene_of[b][block_b == k]) for k in range(blocks)]
+    kid, low, high = t_interval(kids)
+    return {"kid": kid, "kid 95% low": low, "kid 95% high": high, "fid": split_fid(real, real, scene_of),
+            "patches per half": int(min(a.sum(), b.sum()))}

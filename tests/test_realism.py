@@ -4,7 +4,7 @@ import torch
 
 from tcic_lib.metrics import FeatureExtractor
 from tcic_lib.realism import (block_kid, frechet_distance, kid_with_interval, paired_kid, patch_features, real_floor,
-                              scene_mmd, t_interval)
+                              scene_mmd, split_fid, t_interval)
 
 MEAN_COLOUR = FeatureExtractor(lambda x: x.mean((2, 3)), 3, "mean colour")
 
@@ -14,7 +14,10 @@ def _scenes(n: int, seed: int = 0) -> torch.Tensor:
     return torch.rand(n, 3, 64, 64, generator=g) * torch.rand(n, 3, 1, 1, generator=g)
 
 
-def test_every_patch_knows_its_scene():
+def test_every_patch_knows_its_scene(monkeypatch):
+    import tcic_lib.realism
+
+    monkeypatch.setattr(tcic_lib.realism, "FEATURE_BATCH", 16)  # several batches: their offsets are right too
     colours = torch.linspace(0, 1, 300).reshape(100, 3)
     images = colours[..., None, None].expand(100, 3, 64, 64).contiguous()
     found, scene_of = patch_features(images, MEAN_COLOUR, 32)
@@ -50,10 +53,10 @@ def test_a_paired_difference_says_how_many_patches_it_needs():
     real, scene_of = patch_features(_scenes(200), MEAN_COLOUR, 32)
     far, near = real + 0.3, real + 0.1
     clear = paired_kid(real, far, near, scene_of)
-    assert clear["95% low"] > 0 and clear["patches needed"] < clear["patches"]
+    assert clear["95% low"] > 0 and clear["scenes needed"] < clear["scenes"] == 200
     noise = torch.randn(real.shape, generator=torch.Generator().manual_seed(2), dtype=real.dtype) * 1e-3
     faint = paired_kid(real, near + noise, near, scene_of)
-    assert faint["patches needed"] > clear["patches needed"]
+    assert faint["scenes needed"] > clear["scenes needed"]
 
 
 def test_frechet_distance_of_two_gaussians_is_the_squared_mean_shift():
@@ -67,7 +70,8 @@ def test_frechet_distance_of_two_gaussians_is_the_squared_mean_shift():
 def test_the_real_floor_compares_two_halves_of_different_scenes():
     real, scene_of = patch_features(_scenes(200), MEAN_COLOUR, 32)
     floor = real_floor(real, scene_of)
-    assert floor["patches per half"] == 500 and floor["fid"] < frechet_distance(real, real + 0.2)
+    assert floor["patches per half"] == 500 and floor["kid 95% low"] < 0 < floor["kid 95% high"], floor
+    assert floor["fid"] < split_fid(real, real + 0.2, scene_of)  # a shifted codec, on the same footing
 
 
 def test_t_interval_widens_with_fewer_values():
