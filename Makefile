@@ -27,7 +27,9 @@ $(STAMP): pyproject.toml $(CONSTRAINTS)
 
 test: $(STAMP)
 	# a fresh model cache per run, so no test ever loads a model trained by older code
-	cache=$$(mktemp -d) && TCIC_CACHE=$$cache TCIC_PROFILE=quick $(OFFLINE) MPLBACKEND=Agg $(PY) -m pytest; \
+	# one worker per core, each notebook or test module on one worker (nbval runs a notebook's cells in order);
+	# the workers share the cache, and the zoo lets one process at a time train a model
+	cache=$$(mktemp -d) && TCIC_CACHE=$$cache TCIC_PROFILE=quick $(OFFLINE) MPLBACKEND=Agg $(PY) -m pytest -n auto --dist loadscope; \
 	status=$$?; rm -rf $$cache; exit $$status
 
 course: $(STAMP)

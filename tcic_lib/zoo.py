@@ -15,6 +15,7 @@ import hashlib
 import json
 import logging
 import os
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -303,6 +304,23 @@ def _finished(r: Recipe) -> bool:
         return False
 
 
+@contextmanager
+def _training_lock(path: Path):
+    """One process at a time trains into `path`: test workers, notebooks and `jobs` may share a cache. Under
+    torchrun every rank trains together (a lock would deadlock them); without `fcntl` (Windows) no lock."""
+    try:
+        import fcntl
+    except ImportError:
+        fcntl = None
+    if fcntl is None or distributed.world_size() > 1:
+        yield
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_suffix(".lock"), "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)  # released when the file closes
+        yield
+
+
 def fetch(r: Recipe, encoder=None, progress: bool = True):
     """The trained thing of recipe `r`: shipped, else cached, else trained now (resuming) and cached.
 
@@ -313,8 +331,10 @@ def fetch(r: Recipe, encoder=None, progress: bool = True):
     if not _finished(r):
         if r.kind in ("tcic", "gan"):
             _check_encoder(r.base if r.kind == "gan" else r, encoder)
-        log.info("zoo: %s is neither shipped nor cached: training it (%d steps)", r.key(), r.steps)
-        TRAINERS[r.kind](r, encoder, progress)
+        with _training_lock(r.path):
+            if not _finished(r):  # another process may have trained it while this one waited
+                log.info("zoo: %s is neither shipped nor cached: training it (%d steps)", r.key(), r.steps)
+                TRAINERS[r.kind](r, encoder, progress)
         distributed.barrier()  # under torchrun, rank 0 writes the checkpoint every rank then loads
     log.info("zoo: %s (%s)", r.key(), "shipped with the course" if r.key() in shipped_manifest() else "from the cache")
     if r.kind == "minclip":

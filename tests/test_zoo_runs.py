@@ -112,3 +112,24 @@ def test_a_short_run_of_the_ultra_low_recipe_does_not_collapse(cache):
     grey = torch.full_like(x, 0.5)
     margin = psnr(decoded, x).mean() - psnr(grey, x).mean()
     assert margin > 0.5, f"{margin:.2f} dB over a grey picture"  # ~1.1 dB measured: the scene colours
+
+
+def test_one_process_at_a_time_trains_into_a_path(tmp_path):
+    import threading
+    import time
+
+    spans = []
+
+    def hold():
+        with zoo._training_lock(tmp_path / "model.pt"):
+            start = time.perf_counter()
+            time.sleep(0.2)
+            spans.append((start, time.perf_counter()))
+
+    threads = [threading.Thread(target=hold) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    (a_start, a_end), (b_start, b_end) = sorted(spans)
+    assert b_start >= a_end, spans  # the second waited for the first
