@@ -140,10 +140,13 @@ columns = ["codec", "setting", "bpp_latent", "bpp_file", "bpp_caption", "psnr", 
 summary[[c for c in columns if c in summary]].round(4)
 
 # %% [markdown]
-# Each set of reconstructions is compared with its own originals. KID is the unbiased estimate of
-# a squared kernel distance (a polynomial kernel on the same features, averaged over random
-# subsets): its true value is at least 0, but the estimate can go below 0 when two sets are
-# closer than its noise, as here for the sets nearest their originals.
+# Each set of reconstructions is compared with its own originals. KID estimates a squared kernel
+# distance (a polynomial kernel on the same features, averaged over random subsets); its true
+# value is at least 0. The estimate is unbiased only for independent samples, and here each
+# reconstruction is compared with a set that holds its own original, which it resembles more
+# than any other: that pulls the estimate down, the more the closer a codec is to its originals,
+# and below 0 (a bias, not noise: read these KIDs as a ranking). Notebook 06's headline removes it
+# by comparing only patches of different scenes (`tcic_lib.realism`).
 #
 # ## Every metric, and which way is better
 # One column per metric at every codec setting. The hand-crafted ones need no downloaded weights;
@@ -249,8 +252,10 @@ print(f"Fréchet distance: ok ({my_frechet_distance(*stats[0], *stats[1]):.4f})"
 # come from the same distribution, so the true FID between them is 0. The table cuts them into
 # smaller patches, which changes two things at once: each patch shows less, and there are many
 # more of them. With few patches the estimate sits far above 0; with more it falls, but it does
-# not reach 0 at these set sizes. That floor is what any codec's FID must be read against:
-# small sets can rank codecs only when their gaps are well above it.
+# not reach 0 at these set sizes. That floor is measured here on smaller patches than the codecs'
+# FIDs above (whole scenes), so it is not their floor; what it shows is the size of the
+# small-sample bias: gaps between codecs much smaller than it (as between the learned codecs
+# above) rank them only on this set of images.
 
 # %%
 features = metrics.fid_features

@@ -19,11 +19,11 @@
 # 1. **An ablation grid**: which fusion block (none, concat, FiLM, SSA, cross-attention),
 #    decoded with which caption (true, shuffled, none), at which rate. One call,
 #    `tcic_lib.ablate.run_grid`, or `tcic ablate` from the command line; models come from the
-#    zoo (trained once, cached; the `cpu` profile's SSA, xattn and no-text models ship with the course).
+#    zoo (trained once, cached; the `cpu` profile's five grid models ship with the course).
 # 2. **A playground**: one bitstream, decoded with any caption you type.
 #
 # **Learning goals**
-# 1. Run a fusion x caption x rate grid and read it honestly: a decode-time cost shows that a
+# 1. Run a fusion x caption grid (x rate, where the profile trains several) and read it honestly: a decode-time cost shows that a
 #    model *relies* on its caption, not that the caption *helps* it.
 # 2. Compute what a wrong or missing caption costs from the per-image table.
 # 3. Decode one bitstream with captions of your own, and check that its bits do not move.
@@ -99,7 +99,7 @@ costs = table.xs(middle, level="lmbda").xs("true", level="condition")[["cost_of_
 costs.rename(columns={"cost_of_shuffled": "shuffled caption", "cost_of_none": "no caption"}).plot.bar(ax=axes[1], rot=0)
 axes[1].set_ylabel("PSNR lost vs the true caption (dB)")
 axes[1].set_title(f"reliance on the caption at λ={middle:g} (not its benefit)", fontsize=10)
-axes[0].set_title("each fusion block at its own rate", fontsize=10)
+axes[0].set_title(f"each fusion block at λ={middle:g}: the same λ, its own bpp", fontsize=10)
 plt.tight_layout()
 plt.show()
 at_middle = table.xs(middle, level="lmbda").xs("true", level="condition")
@@ -108,7 +108,8 @@ display(Markdown("\n".join(
     f"- `none` (no caption path): {row['psnr']:.2f} dB" if fusion == "none" else
     f"- {fusion}: {row['psnr']:.2f} dB with its caption ({row['psnr'] - no_text:+.2f} dB against `none`); it loses "
     f"{row['cost_of_shuffled']:.2f} dB with a shuffled caption and {row['cost_of_none']:.2f} dB with none"
-    + (": it hardly reads its caption, so its gain over `none` is the extra layers'."
+    + (": it hardly reads its caption, so its gain over `none` does not come from reading it (one seed: the"
+       " extra layers or run-to-run spread)."
        if max(abs(row["cost_of_shuffled"]), abs(row["cost_of_none"])) < 0.1 else ".")
     for fusion, row in at_middle.iterrows())))
 
@@ -200,7 +201,9 @@ for lmbda in (p.lowest_lmbda, middle):
     lines.append(f"- λ={lmbda:g} ({'positional cross-attention' if lmbda in p.low_lmbdas else 'SSA'}), file "
                  f"{original.bpp:.3f} bpp either way: the decoded pixels change by {change.mean():.4f} on average "
                  f"(0-1 scale); most on the object at the {where} ({on[where]:.3f})"
-                 + (", the one the edit names." if where == first.place else
+                 + (f", the one the edit names ({on[where] * 255:.0f} of 255 levels on average: "
+                    + ("visible)." if on[where] * 255 >= 20 else "too small to see at this rate).")
+                    if where == first.place else
                     f", not on the edited one at the {first.place} ({on[first.place]:.3f}): here the words were bound "
                     "to the wrong place."))
 
@@ -297,7 +300,7 @@ plt.show()
 # what it tells about the image, $I(X;T) \le H(T)$ bits (notebook 05): next to the thousand-odd bits
 # a scene takes at ordinary rates that is little, but at the ultra-low rates, where image bits are
 # scarce, a decoder that reads the caption's words by position can draw more of what the caption
-# names (when it binds them to the right place: the playground above shows one file each way);
+# names (when it binds them to the right place; the playground above says, for one file at each rate, where the edit landed);
 # notebook 05 measures how much of $H(T)$ it saves against the best text-free codec we have, over
 # training seeds. Notebook 06 measures what a text-conditional discriminator adds beyond
 # fine-tuning without one, and notebook 07 reads every codec with many metrics, none of them
