@@ -22,7 +22,7 @@ RATE_LABELS = {"bpp_latent": "bits per pixel (payload)", "bpp_file": "bits per p
 
 
 def curves(ax, summary: pd.DataFrame, y: str, x: str = "bpp_total", by: str = "codec", label: str | None = None,
-           **style) -> None:
+           legend: bool = True, **style) -> None:
     """One line per `by` group of `summary`, sorted by rate; the y label says which way is better."""
     for k, (name, group) in enumerate(summary.groupby(by, sort=False)):
         group = group.sort_values(x)
@@ -31,20 +31,26 @@ def curves(ax, summary: pd.DataFrame, y: str, x: str = "bpp_total", by: str = "c
     ax.set_xlabel(RATE_LABELS.get(x, x))
     ax.set_ylabel(textwrap.fill(f"{label or y} ({better} is better)", LABEL_WIDTH), fontsize=9)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    if legend:
+        ax.legend(fontsize=8)
 
 
 def rd_rp_figure(summary: pd.DataFrame, labels: dict[str, str], metrics=("psnr", "ms_ssim", "lpips", "fid"),
                  x: str = "bpp_total", title: str = ""):
-    """A row of panels, one per available metric (distortion first, then perception)."""
+    """Panels in rows of three, one per available metric (distortion first, then perception), on a log
+    rate axis (codecs' rates span decades), with one legend: in the spare panel if there is one."""
     present = [m for m in metrics if m in summary and summary[m].notna().any()]
     columns = min(3, len(present))  # rows of three: wider rows shrink every label once exported
     rows = -(-len(present) // columns)
     fig, axes = plt.subplots(rows, columns, figsize=(4.6 * columns, 3.8 * rows), squeeze=False)
     for ax, metric in zip(axes.flat, present):
-        curves(ax, summary, metric, x=x, label=labels.get(metric, metric))
-    for ax in list(axes.flat)[len(present):]:
-        ax.set_visible(False)
+        curves(ax, summary, metric, x=x, label=labels.get(metric, metric), legend=False)
+        ax.set_xscale("log")
+    spare = list(axes.flat)[len(present):]
+    for ax in spare:
+        ax.axis("off")
+    handles, names = axes.flat[0].get_legend_handles_labels()
+    (spare[0] if spare else axes.flat[0]).legend(handles, names, fontsize=8, loc="center" if spare else "best")
     fig.suptitle(title)
     fig.tight_layout()
     return fig
