@@ -17,8 +17,9 @@ term; `tcic_lib.plan.all_gan_runs`), all decoding the seed's *identical files*. 
 - paired comparisons on the same files: the adversary (text D - twin) and the caption in D (text D -
   plain D), with how many scenes or objects their difference needs.
 
-Fetches each model (training what is neither shipped nor cached); writes build/gan_study.json and
-.md, and with `--ship` checkpoints/gan_study.json, which notebook 06 shows.
+Fetches each model (training what is neither shipped nor cached); keeps each seed's measurements in
+build/ (a rerun measures only new seeds or models); writes build/gan_study.json and .md, and with
+`--ship` checkpoints/gan_study.json, which notebook 06 shows.
 """
 
 from __future__ import annotations
@@ -73,53 +74,75 @@ def per_image(x_hat, images, captions, scenes, lpips_net, judge) -> pd.DataFrame
     return rows
 
 
-def measure(p, encoder, judge, features, scenes_n: int, seeds) -> dict:
+def measure_seed(p, encoder, recipes: dict, data: dict, features, judge, lpips_net) -> tuple[list, list]:
+    """(rows, paired comparisons) of one training seed's runs on the study's scenes."""
     from tcic_lib import plan, zoo
     from tcic_lib.bitstream import encode_batch, unpack
+    from tcic_lib.realism import kid_with_interval, paired_kid, patch_features, split_fid
+    from tcic_lib.texture import high_frequency_energy, paired_separation, texture_kept
+
+    images_list, images, captions, shuffled, scenes = (data[k] for k in ("list", "images", "captions", "shuffled",
+                                                                          "scenes"))
+    real_f, scene_of = data["real"], data["scene_of"]
+    rows, fakes, kept, payloads = [], {}, {}, {}
+    for arm, r in recipes.items():
+        model = zoo.fetch(r, encoder, progress=False)
+        began = time.perf_counter()
+        files = encode_batch(model, images_list, captions, text_encoder=encoder)
+        payloads[arm] = [unpack(f).strings for f in files]  # the header names the model; the payload must not move
+        assert payloads[arm] == payloads["RD only"], f"{arm} codes other payloads than its RD model: its encoder moved"
+        x_hat = decode_all(model, encoder, files, captions)
+        scores = per_image(x_hat, images, captions, scenes, lpips_net, judge)
+        wrong = per_image(decode_all(model, encoder, files, shuffled), images, shuffled, scenes, lpips_net, judge)
+        fakes[arm], _ = patch_features(x_hat, features, PATCH)
+        kept[arm] = texture_kept(list(x_hat), images_list, scenes)
+        rows.append({"arm": arm, "key": r.key(), "scenes": len(images),
+                     "psnr": float(scores["psnr"].mean()), "lpips": float(scores["lpips"].mean()),
+                     "attributes": float(scores["attributes_right"].sum() / scores["objects"].sum()),
+                     "attributes, shuffled captions": float(wrong["attributes_right"].sum() / wrong["objects"].sum()),
+                     "caption similarity": float(scores["caption similarity"].mean()),
+                     "caption similarity, shuffled": float(wrong["caption similarity"].mean()),
+                     "pattern contrast kept": float(np.median(kept[arm])),
+                     "high-frequency energy kept": high_frequency_energy(x_hat) / data["hf_real"],
+                     **kid_with_interval(real_f, fakes[arm], scene_of),
+                     "fid": split_fid(real_f, fakes[arm], scene_of), "minutes": (time.perf_counter() - began) / 60})
+        logging.info("%s: %s", arm, {k: round(v, 4) for k, v in rows[-1].items() if isinstance(v, float)})
+    paired = []
+    for label, (a, b) in plan.GAN_COMPARISONS.items():
+        texture = paired_separation(kept[a], kept[b], n_boot=p.n_boot)
+        paired.append({"comparison": label,
+                       **{f"KID {k}": v for k, v in paired_kid(real_f, fakes[a], fakes[b], scene_of).items()},
+                       **{f"texture {k}": v for k, v in texture.items()}})
+    return rows, paired
+
+
+def measure(p, encoder, judge, features, scenes_n: int, seeds, out: Path) -> dict:
+    """Every seed's runs; a seed measured before on the same models and scenes is read back from `out`."""
     from tcic_lib.evaluate import decode_conditions, shapes_test_scenes
     from tcic_lib.metrics import lpips_model
-    from tcic_lib.realism import kid_with_interval, paired_kid, patch_features, real_floor, split_fid
-    from tcic_lib.texture import high_frequency_energy, paired_separation, texture_kept
+    from tcic_lib.realism import patch_features, real_floor
+    from tcic_lib.texture import high_frequency_energy
 
     images_list, captions, scenes = shapes_test_scenes(p, n=scenes_n)
     images = torch.stack(images_list)
-    shuffled = decode_conditions(captions)["shuffled"]
-    lpips_net, lpips_label = lpips_model()
     real_f, scene_of = patch_features(images, features, PATCH)
-    hf_real = high_frequency_energy(images)
+    data = {"list": images_list, "images": images, "captions": captions, "scenes": scenes, "real": real_f,
+            "shuffled": decode_conditions(captions)["shuffled"], "scene_of": scene_of,
+            "hf_real": high_frequency_energy(images)}
+    lpips_net, lpips_label = lpips_model()
     rows, paired = [], []
     for seed, recipes in models_by_seed(p, encoder).items():
         if seed not in seeds:
             continue
-        models = {arm: zoo.fetch(r, encoder, progress=False) for arm, r in recipes.items()}
-        fakes, kept, payloads = {}, {}, {}
-        for arm, model in models.items():
-            began = time.perf_counter()
-            files = encode_batch(model, images_list, captions, text_encoder=encoder)
-            payloads[arm] = [unpack(f).strings for f in files]  # the header names the model; the payload must not move
-            assert payloads[arm] == payloads["RD only"], f"{arm} codes other payloads than its RD model: its encoder moved"
-            x_hat = decode_all(model, encoder, files, captions)
-            scores = per_image(x_hat, images, captions, scenes, lpips_net, judge)
-            wrong = per_image(decode_all(model, encoder, files, shuffled), images, shuffled, scenes, lpips_net, judge)
-            fakes[arm], _ = patch_features(x_hat, features, PATCH)
-            kept[arm] = texture_kept(list(x_hat), images_list, scenes)
-            rows.append({"seed": seed, "arm": arm, "key": recipes[arm].key(), "scenes": len(images),
-                         "psnr": float(scores["psnr"].mean()), "lpips": float(scores["lpips"].mean()),
-                         "attributes": float(scores["attributes_right"].sum() / scores["objects"].sum()),
-                         "attributes, shuffled captions": float(wrong["attributes_right"].sum() / wrong["objects"].sum()),
-                         "caption similarity": float(scores["caption similarity"].mean()),
-                         "caption similarity, shuffled": float(wrong["caption similarity"].mean()),
-                         "pattern contrast kept": float(np.median(kept[arm])),
-                         "high-frequency energy kept": high_frequency_energy(x_hat) / hf_real,
-                         **kid_with_interval(real_f, fakes[arm], scene_of),
-                         "fid": split_fid(real_f, fakes[arm], scene_of), "minutes": (time.perf_counter() - began) / 60})
-            logging.info("seed %d %s: %s", seed, arm, {k: round(v, 4) for k, v in rows[-1].items()
-                                                      if isinstance(v, float)})
-        for label, (a, b) in plan.GAN_COMPARISONS.items():
-            texture = paired_separation(kept[a], kept[b], n_boot=p.n_boot)
-            paired.append({"seed": seed, "comparison": label,
-                           **{f"KID {k}": v for k, v in paired_kid(real_f, fakes[a], fakes[b], scene_of).items()},
-                           **{f"texture {k}": v for k, v in texture.items()}})
+        keys = sorted(r.key() for r in recipes.values())
+        kept = out / f"gan_study-seed{seed}-{scenes_n}.json"
+        done = json.loads(kept.read_text()) if kept.is_file() else {}
+        if done.get("keys") != keys:
+            done = dict(zip(("rows", "paired"), measure_seed(p, encoder, recipes, data, features, judge, lpips_net)))
+            out.mkdir(parents=True, exist_ok=True)
+            kept.write_text(json.dumps({"keys": keys, **done}, indent=1, default=float))
+        rows += [{"seed": seed, **row} for row in done["rows"]]
+        paired += [{"seed": seed, **row} for row in done["paired"]]
     return {"rows": rows, "paired": paired, "floor": real_floor(real_f, scene_of), "lpips": lpips_label,
             "features": features.name, "patch": PATCH, "scenes": len(images), "patches": len(real_f)}
 
@@ -156,7 +179,8 @@ def main() -> None:
     encoder = zoo.text_encoder("minclip", p, progress=False)
     judge = zoo.text_encoder("judge", p, progress=False)
     features = QualityMetrics(judge, use_pyiqa=False).fid_features
-    result = {"profile": p.name, "lmbda": p.lowest_lmbda, **measure(p, encoder, judge, features, args.scenes, args.seeds)}
+    result = {"profile": p.name, "lmbda": p.lowest_lmbda,
+              **measure(p, encoder, judge, features, args.scenes, args.seeds, args.out)}
     result["summary"] = summary(pd.DataFrame(result["rows"])).reset_index(names="arm").to_dict("records")
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "gan_study.json").write_text(json.dumps(result, indent=1, default=float))
