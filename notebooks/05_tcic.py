@@ -514,17 +514,20 @@ free_bits, free_psnr = np.concatenate([b for b, _ in free_points]), np.concatena
 hull_bits, hull_psnr = upper_envelope(free_bits, free_psnr)
 fig, ax = plt.subplots(figsize=(8, 4.5))
 ax.scatter(free_bits, free_psnr, s=12, color="grey", alpha=0.5, label="text-free models (every seed and rate)")
-ax.plot(hull_bits, hull_psnr, color="black", label="text-free envelope")
+for i in range(len(hull_bits) - 1):  # dotted where the ledger refuses to interpolate (points > 2x apart in rate)
+    gap = hull_bits[i + 1] > 2 * hull_bits[i]
+    ax.plot(hull_bits[i:i + 2], hull_psnr[i:i + 2], color="black", linestyle=":" if gap else "-",
+            label="text-free envelope" if i == 0 else ("envelope not interpolated (> 2x apart)" if gap else None))
 for variant, marker in (("tcic", "o"), ("control", "s")):
     for lmbda in p.low_lmbdas:
         b, q = zip(*(mean_point(w) for w in arm(variant, lmbda)))
         ax.scatter(np.concatenate(b), np.concatenate(q), marker=marker, s=18, color="C0" if variant == "tcic" else "C1",
-                   label=f"{variant} (each seed)" if lmbda == lowest else None)
+                   label=f"{variant} (each seed, λ = {', '.join(f'{x:g}' for x in p.low_lmbdas)})" if lmbda == lowest else None)
 ax.axvline(whole_scene.mean(), linestyle=":", color="green")
-ax.text(whole_scene.mean() * 1.05, hull_psnr.min(), f"the source's limit:\n{whole_scene.mean():.0f} bits, exact",
-        fontsize=8, color="green")
+ax.text(whole_scene.mean() * 0.95, free_psnr.max(), f"the source's limit:\n{whole_scene.mean():.0f} bits, exact",
+        fontsize=8, color="green", ha="right", va="top")
 ax.set_xscale("log")
-ax.set_xlim(right=max(free_bits.max(), 4 * whole_scene.mean()))
+ax.set_xlim(whole_scene.mean() / 3, 1.5 * max(free_bits.max(), 4 * whole_scene.mean()))
 ax.set_xlabel("bits per scene (coded image, log scale)")
 ax.set_ylabel("PSNR (dB)")
 ax.legend(fontsize=8, loc="lower right")
