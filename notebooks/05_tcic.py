@@ -514,10 +514,12 @@ free_bits, free_psnr = np.concatenate([b for b, _ in free_points]), np.concatena
 hull_bits, hull_psnr = upper_envelope(free_bits, free_psnr)
 fig, ax = plt.subplots(figsize=(8, 4.5))
 ax.scatter(free_bits, free_psnr, s=12, color="grey", alpha=0.5, label="text-free models (every seed and rate)")
+labelled = set()
 for i in range(len(hull_bits) - 1):  # dotted where the ledger refuses to interpolate (points > 2x apart in rate)
-    gap = hull_bits[i + 1] > 2 * hull_bits[i]
-    ax.plot(hull_bits[i:i + 2], hull_psnr[i:i + 2], color="black", linestyle=":" if gap else "-",
-            label="text-free envelope" if i == 0 else ("envelope not interpolated (> 2x apart)" if gap else None))
+    name = "envelope not interpolated (> 2x apart)" if hull_bits[i + 1] > 2 * hull_bits[i] else "text-free envelope"
+    ax.plot(hull_bits[i:i + 2], hull_psnr[i:i + 2], color="black", linestyle="-" if name == "text-free envelope" else ":",
+            label=None if name in labelled else name)
+    labelled.add(name)
 for variant, marker in (("tcic", "o"), ("control", "s")):
     for lmbda in p.low_lmbdas:
         b, q = zip(*(mean_point(w) for w in arm(variant, lmbda)))
