@@ -204,8 +204,8 @@ bd_vs_webp.round(2)
 # The same test scene from several codecs at their lowest rates (a 2x zoom of the half-size
 # square that holds the most object pixels; each title's rate is the file's, caption not counted).
 # The lowest rates differ (JPEG cannot go as low: its tables alone cost more), and so do the kinds
-# of error: JPEG's blocks, WebP's smoothing, the learned codecs' own artefacts. Each kind trades
-# PSNR against LPIPS differently.
+# of error: JPEG's blocks, WebP's smoothing, the learned codecs' own artefacts (a regular dot grid
+# from their upsampling layers). Each title gives the image's PSNR and LPIPS beside its rate.
 
 # %%
 x, caption = images[0], captions[0]
@@ -213,7 +213,8 @@ first = {s.codec: s for s in reversed(settings)}  # the lowest-rate setting of e
 panels = {"original": x}
 for name, s in first.items():
     x_hat, rates = reconstruct(s, x, caption, caption)
-    panels[f"{name}\n{rates['bpp_file']:.2f} bpp"] = x_hat
+    scores = metrics.per_image(x_hat[None], x[None])[0]
+    panels[f"{name}\n{rates['bpp_file']:.2f} bpp\n{scores['psnr']:.1f} dB, LPIPS {scores['lpips']:.3f}"] = x_hat
 crop_grid([panels], box=objects_crop(test_scenes[0], p.data.image_size, p.data.image_size // 2), zoom=2)
 plt.show()
 
@@ -288,6 +289,9 @@ photo_summary = summarize(evaluate(photo_settings, photo_images, photo_captions,
 rd_rp_figure(photo_summary, metrics.labels, metrics=("psnr", "lpips", "clip_image"), x="bpp_file",
              title=f"{len(photos)} photos, longest side {2 * p.data.image_size} px (the judge CLIP saw shapes, not photos)")
 plt.show()
+on_photos = photo_summary.groupby("codec")["psnr"].agg(["min", "max"])
+print("PSNR on the photos, lowest to highest rate: " + "; ".join(f"{codec} {row['min']:.1f} to {row['max']:.1f} dB"
+                                                                  for codec, row in on_photos.iterrows()))
 
 # %% [markdown]
 # ## What caption bits change
