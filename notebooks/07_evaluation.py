@@ -30,6 +30,23 @@
 # semantic scores on a second mini-CLIP, the *judge*). Those stand-ins rank the codecs of this
 # notebook against each other; their values are not comparable with published ones.
 #
+# **Words used below** (each metric's direction is printed with it):
+# - **bpp**: bits per pixel. `bpp_latent` is a learned codec's entropy-coded payload; `bpp_file`
+#   the whole file (payload + header; for JPEG and WebP their file); `bpp_caption` the caption's
+#   UTF-8 bytes, counted only where the decoder does not already hold it. $\lambda$ is a learned
+#   codec's rate-distortion weight (loss = bits + $\lambda \cdot 255^2 \cdot$ MSE): larger
+#   $\lambda$, more bits.
+# - **PSNR** (dB, higher is better); **MS-SSIM**: structural similarity over several scales.
+# - **LPIPS**: Learned Perceptual Image Patch Similarity, a distance between deep features (lower
+#   is better).
+# - **FID** (Fréchet Inception Distance) and **KID** (Kernel Inception Distance): how far the set
+#   of reconstructions is from the set of originals in a network's feature space (lower is better;
+#   the names keep "Inception" even when other features stand in).
+# - **BD-rate / BD-PSNR** (Bjøntegaard delta): the average rate difference at equal quality (%,
+#   negative: fewer bits) and the average quality difference at equal rate (dB), between two curves.
+# - **HiFiC**, **MS-ILLM**: published GAN-based codecs; **TCIC**: this course's codec that reads a
+#   caption (notebook 05), **notext** its twin without one.
+#
 # **Learning goals**
 # 1. Report a codec on distortion, perception, realism and semantics, each metric with the way it
 #    is better and what it needs (weights, image size).
