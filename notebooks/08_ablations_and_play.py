@@ -76,8 +76,18 @@ print(f"profile {p.name}: rates {lmbdas}")
 
 # %% [markdown]
 # ## The grid
-# Every fusion is trained the same way (the profile's TCIC recipe, its own captions, 10 %
-# caption dropout). Every test file is coded once per model and decoded three times.
+# Every fusion is trained the same way (the profile's TCIC recipe, its own captions; the ones
+# with a caption path see no caption on 10 % of training steps, *caption dropout*, so they learn
+# to decode without one). `none` is the text-free model (notebook 07's `notext`). Every test file
+# is coded once per model and decoded three times: with its own caption (`true`), with the next
+# scene's (`shuffled`) and with none (`none`, an empty caption path).
+#
+# The table, per fusion, rate point $\lambda$ (the rate-distortion weight: larger, more bits) and
+# decode condition: `bpp_latent` (the entropy-coded payload, bits per pixel), `psnr` (dB, whole
+# image) and `psnr_patterned` (over the patterned objects' pixels), `attributes_accuracy` (share of
+# objects whose colour and pattern read right), and `cost_of_shuffled` / `cost_of_none`: the PSNR
+# the model loses with a shuffled or no caption against its own (one value per fusion, repeated
+# on its three rows; 0 by construction for `none`).
 
 # %%
 rows = run_grid(encoder, p, fusions=("none", "concat", "film", "ssa", "xattn"), lmbdas=lmbdas)
