@@ -559,6 +559,11 @@ rate_ledger[ledger_columns].round(3)
 attribute_ledger = pd.concat({f"λ={lmbda:g}": bits_ledger(rows, arm("tcic", lmbda), envelope, "caption_bits", pixels,
                                                            column="attributes_accuracy", n_boot=p.n_boot)
                               for lmbda in p.low_lmbdas})
+for (rate, _), row in attribute_ledger.iterrows():
+    print(f"{rate}: TCIC reads {row['test attributes_accuracy']:.0%} of objects right; " + (
+        f"the envelope needs {row['bits saved']:.1f} more bits per scene for as many" if row["inside anchor curve"] else
+        f"the envelope's neighbouring points bound the bits saved between {row['saved at least']:.1f} and "
+        f"{row['saved at most']:.1f} per scene (too far apart to interpolate)"))
 attribute_ledger[["test bpp_latent", "test attributes_accuracy", "inside anchor curve", "bits saved", "saved 95% low",
                   "saved 95% high", "saved at least", "saved at most", "H(T) bits"]].round(3)
 
