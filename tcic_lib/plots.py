@@ -8,6 +8,7 @@ from __future__ import annotations
 import textwrap
 
 import matplotlib.pyplot as plt
+import matplotlib.ticker as ticker
 import pandas as pd
 import torch
 
@@ -46,6 +47,8 @@ def rd_rp_figure(summary: pd.DataFrame, labels: dict[str, str], metrics=("psnr",
     for ax, metric in zip(axes.flat, present):
         curves(ax, summary, metric, x=x, label=labels.get(metric, metric), legend=False)
         ax.set_xscale("log")
+        ax.xaxis.set_major_formatter(ticker.FormatStrFormatter("%g"))
+        ax.xaxis.set_minor_formatter(ticker.NullFormatter())  # labelled minor ticks overlap on a log axis
     spare = list(axes.flat)[len(present):]
     for ax in spare:
         ax.axis("off")
