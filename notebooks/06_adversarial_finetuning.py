@@ -219,6 +219,8 @@ for (arm, seed), curve in curves.items():
                        "LPIPS change, last third": late["lpips"].iloc[-1] - late["lpips"].iloc[0],
                        "hf kept change, last third": late["hf_kept"].iloc[-1] - late["hf_kept"].iloc[0]})
 flattening = pd.DataFrame(last_third).set_index(["arm", "seed"])
+print("largest change over the last third of any run: " + ", ".join(
+    f"{column.split(',')[0]} {flattening[column].abs().max():.3f}" for column in flattening.columns if column != "steps"))
 flattening.round(4)
 
 # %% [markdown]
@@ -338,7 +340,7 @@ else:
                 "caption similarity": ("caption similarity (judge)", 4),
                 "pattern contrast kept": ("pattern contrast kept", 3),
                 "high-frequency energy kept": ("high-frequency energy kept", 3),
-                "kid": (f"KID ({study['features']}, {study['patch']} px patches)", 4), "fid": ("FID", 3)}
+                "kid": ("KID", 4), "fid": ("FID", 3)}
 
     seeds_measured = sorted(study_rows["seed"].unique())
     wide = study_rows.pivot(index="seed", columns="arm")  # wide[measure][arm]: one value per seed
@@ -347,7 +349,8 @@ else:
                                    for arm in study_rows["arm"].unique()}).T
     floor = study["floor"]
     print(f"profile {study['profile']} (this notebook: {p.name}), λ={study['lmbda']:g}, {study['scenes']} held-out "
-          f"scenes ({study['patches']} patches), training seeds {seeds_measured}; LPIPS: {study['lpips']}")
+          f"scenes ({study['patches']} patches of {study['patch']} px), training seeds {seeds_measured}")
+    print(f"KID and FID on {study['features']}; LPIPS: {study['lpips']}")
     print(f"a perfect codec on this protocol (originals of one half of the scenes against the other's): "
           f"KID {floor['kid']:+.4f} ({floor['kid 95% low']:+.4f} to {floor['kid 95% high']:+.4f}), FID {floor['fid']:.3f}")
     display(headline_table)
@@ -462,8 +465,15 @@ if study is not None:
         f"- *The caption in D* (text D minus plain D): colour+pattern right {spread(caption_gain, 1)} points "
         f"(above 0 in {int((caption_gain > 0).sum())} of {n_seeds} seeds), caption similarity "
         f"{spread(diff('caption similarity', text_d, plain_d), 4)}, KID {spread(diff('kid', text_d, plain_d), 4)}. "
-        f"Decoded with shuffled captions, text D loses {spread(follows[text_d], 1, 100)} points of colour+pattern, "
-        f"plain D {spread(follows[plain_d], 1, 100)}: how much each decoder draws what the caption says.")
+        f"Decoded with shuffled captions, text D loses {median_range(follows[text_d], 1, 100)} points of colour+pattern, "
+        f"plain D {median_range(follows[plain_d], 1, 100)}: how much each decoder draws what the caption says.")
+    drift = flattening["PSNR change, last third (dB)"].abs().max() if len(flattening) else float("nan")
+    adversary_psnr = abs(diff("psnr", text_d, twin).median())
+    lines.append(f"- Convergence: over the last third of training the validation PSNR of a run moved by up to "
+                 f"{drift:.2f} dB, {'less than' if drift < adversary_psnr else 'as much as or more than'} the "
+                 f"adversary's PSNR difference ({adversary_psnr:.2f} dB): "
+                 + ("the runs have flattened at that scale." if drift < adversary_psnr else
+                    "PSNR differences of that size are within the runs' own drift; longer runs would tell."))
     needed = paired["KID scenes needed"]
     lines.append(f"- Power: the KID differences above would need about {needed.min():,.0f} to {needed.max():,.0f} "
                  f"scenes to separate (measured: {study['scenes']:,}); a perfect codec scores KID "
