@@ -27,9 +27,11 @@ $(STAMP): pyproject.toml $(CONSTRAINTS)
 
 test: $(STAMP)
 	# a fresh model cache per run, so no test ever loads a model trained by older code
-	# one worker per core, each notebook or test module on one worker (nbval runs a notebook's cells in order);
+	# one worker per core, each notebook or test module on one worker (nbval runs a notebook's cells in order),
+	# one thread each (OpenMP threads spin: two workers of two threads on two cores run slower than one);
 	# the workers share the cache, and the zoo lets one process at a time train a model
-	cache=$$(mktemp -d) && TCIC_CACHE=$$cache TCIC_PROFILE=quick $(OFFLINE) MPLBACKEND=Agg $(PY) -m pytest -n auto --dist loadscope; \
+	cache=$$(mktemp -d) && TCIC_CACHE=$$cache TCIC_PROFILE=quick OMP_NUM_THREADS=1 $(OFFLINE) MPLBACKEND=Agg \
+		$(PY) -m pytest -n auto --dist loadscope; \
 	status=$$?; rm -rf $$cache; exit $$status
 
 course: $(STAMP)
