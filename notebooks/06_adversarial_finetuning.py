@@ -212,8 +212,8 @@ for ax, title in zip(axes, ("PSNR (dB)", "LPIPS", "high-frequency energy kept"))
     ax.set_title(f"{title}, validation scenes", fontsize=9)
     ax.set_ylabel(title, fontsize=9)
     ax.set_xlabel("fine-tuning step")
-fig.suptitle(f"ultra-low rate (λ={rates['ultra-low'][0]:g}): one line per run and training seed, colour = run",
-             fontsize=10)
+fig.suptitle(f"ultra-low rate (λ={rates['ultra-low'][0]:g}): colour = the run; its {len(gan_seeds)} lines of one colour "
+             "are its training seeds", fontsize=10)
 fig.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center", ncol=3, fontsize=8)
 plt.show()
 last_third = []
@@ -385,8 +385,9 @@ if study is not None:
 # ## Side by side, at the ultra-low rate
 # Original, RD-only and fine-tuned reconstructions of the same files, each row a 2x zoom of the
 # half-size square of its scene that holds the most object pixels; the rate in a title is the
-# payload's (the file adds its header and checksums; the caption travels beside it). Regular dot
-# grids in the reconstructions are the codec's artefacts, not the scene's dotted fill.
+# payload's (the file adds its header and checksums; the caption travels beside it). The faint
+# regular grid of dots over every reconstruction, background included, is the codec's artefact
+# (its upsampling layers); a scene's dotted fill lies only inside its object, as in the original.
 
 # %%
 side = p.data.image_size // 2
