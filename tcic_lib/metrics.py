@@ -56,11 +56,12 @@ def _bjontegaard(name: str, rate_anchor, psnr_anchor, rate_test, psnr_test) -> f
 
     ra, da = _sorted_curve(rate_anchor, psnr_anchor)
     rt, dt = _sorted_curve(rate_test, psnr_test)
+    what = "BD-rate" if name == "bd_rate" else "BD-PSNR"
     if not all(np.all(np.diff(d) > 0) for d in (da, dt)):
-        warnings.warn("BD value undefined: a curve's PSNR does not rise with its rate", stacklevel=3)
+        warnings.warn(f"{what} undefined: a curve's PSNR does not rise with its rate", stacklevel=3)
         return float("nan")
     if not all(np.all(np.diff(r) > 0) for r in (ra, rt)):
-        warnings.warn("BD value undefined: two points of a curve have the same rate", stacklevel=3)
+        warnings.warn(f"{what} undefined: two points of a curve have the same rate", stacklevel=3)
         return float("nan")
     if name == "bd_rate":
         _warn_if_unreliable(da, dt, "PSNR")
@@ -71,7 +72,7 @@ def _bjontegaard(name: str, rate_anchor, psnr_anchor, rate_test, psnr_test) -> f
         value = float(getattr(bjontegaard, name)(ra, da, rt, dt, method="pchip", require_matching_points=False,
                                                  min_overlap=0))
     if not np.isfinite(value):
-        warnings.warn("BD value undefined: the curves do not overlap", stacklevel=3)
+        warnings.warn(f"{what} undefined: the curves do not overlap", stacklevel=3)
     return value
 
 
