@@ -307,9 +307,10 @@ print("MyPlaceAttention == tcic_lib.fusion.PositionalCrossAttentionFusion; the u
 # gave training seeds whose PSNR differed by more than the caption's effect. So every claim
 # below rests on several **training seeds** (the seed covers all of a recipe's randomness), and
 # the recipe was chosen by measurement (`benchmarks/recipe_study.py`, at the lowest rate, three
-# seeds per candidate, about equal minutes):
+# seeds per candidate, about equal compute per arm):
 #
-# - `scratch`: the first recipe at equal minutes;
+# - `scratch`: the first recipe, as many steps as another arm's fine-tune plus half a base (a base
+#   step costs about half an arm's); the minutes below differ because a base serves every arm of a seed;
 # - `warm`: a text-free base (the hyperprior) trained with the seed, $\lambda$ annealed from a
 #   higher rate down to the target (rate targeting, as HiFiC does); each arm starts from it, its
 #   fusion blocks added as the identity, and trains jointly (learning-rate warm-up, cosine decay);
@@ -600,9 +601,11 @@ per_attribute.round(3)
 
 # %% [markdown]
 # ## 10. The caption-detail ladder
-# TCIC and its control retrained at the lowest rate on captions that name less: colours only
-# (with places), colours and patterns, everything, on several seeds each. If the gain is the
-# caption's information, it should grow with $H(T)$, each step by more than the seeds spread.
+# The plan: TCIC and its control retrained at the lowest rate on captions that name less: colours
+# only (with places), colours and patterns, everything, on several seeds each. If the gain is the
+# caption's information, it should grow with $H(T)$, each step by more than the seeds spread. The
+# lower rungs are twelve more models, an extended study: where the profile neither trains nor ships
+# them (the cpu profile), the cell says so and the ladder is not measured.
 
 # %%
 def ladder_row(detail):
@@ -640,7 +643,7 @@ ladder_table.round(3)
 # %% [markdown]
 # ## 11. The caption at both ends
 # With the caption at *both* ends (conditional coding, the $R_{X|T}$ side of the bound) a codec can
-# do at least as well as with it at the decoder only. Ours (`ConditionalTCIC`) reads the caption in
+# in theory do at least as well as with it at the decoder only; whether ours does is measured below. Ours (`ConditionalTCIC`) reads the caption in
 # its encoder and in its entropy model, which predicts the **means** of the latent from $z$ and the
 # caption, so the encoder codes only the residual (the scales stay text-free: they pick the coder's
 # tables, computed in integers, notebook 02). Same recipe, several seeds. And if the decoder does

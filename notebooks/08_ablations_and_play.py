@@ -77,8 +77,8 @@ print(f"profile {p.name}: rates {lmbdas}")
 # %% [markdown]
 # ## The grid
 # Every fusion is trained the same way (the profile's TCIC recipe, its own captions; the ones
-# with a caption path see no caption on 10 % of training steps, *caption dropout*, so they learn
-# to decode without one). `none` is the text-free model (notebook 07's `notext`). Every test file
+# with a caption path see no caption on 10 % of training steps, *caption dropout*, so that they
+# can decode without one; how well, the `none` rows say). `none` is the text-free model (notebook 07's `notext`). Every test file
 # is coded once per model and decoded three times: with its own caption (`true`), with the next
 # scene's (`shuffled`) and with none (`none`, an empty caption path).
 #
