@@ -47,6 +47,7 @@ def rd_rp_figure(summary: pd.DataFrame, labels: dict[str, str], metrics=("psnr",
     for ax, metric in zip(axes.flat, present):
         curves(ax, summary, metric, x=x, label=labels.get(metric, metric), legend=False)
         ax.set_xscale("log")
+        ax.xaxis.set_major_locator(ticker.LogLocator(subs=(1.0, 2.0, 5.0)))  # 0.1, 0.2, 0.5, 1, ...
         ax.xaxis.set_major_formatter(ticker.FormatStrFormatter("%g"))
         ax.xaxis.set_minor_formatter(ticker.NullFormatter())  # labelled minor ticks overlap on a log axis
     spare = list(axes.flat)[len(present):]
