@@ -31,9 +31,10 @@
 # notebook against each other; their values are not comparable with published ones.
 #
 # **Words used below** (each metric's direction is printed with it):
-# - **bpp**: bits per pixel. `bpp_latent` is a learned codec's entropy-coded payload; `bpp_file`
-#   the whole file (payload + header; for JPEG and WebP their file); `bpp_caption` the caption's
-#   UTF-8 bytes, counted only where the decoder does not already hold it. $\lambda$ is a learned
+# - **bpp**: bits per pixel, nested: `bpp_latent` (a learned codec's entropy-coded payload) within
+#   `bpp_file` (the file without its caption: payload + header; for JPEG and WebP their file) within
+#   `bpp_total` = `bpp_file` + `bpp_caption` (the caption's UTF-8 bytes, which TCIC's file stores;
+#   the figures leave them out, as if the decoder already held the caption, except the last one). $\lambda$ is a learned
 #   codec's rate-distortion weight (loss = bits + $\lambda \cdot 255^2 \cdot$ MSE): larger
 #   $\lambda$, more bits.
 # - **PSNR** (dB, higher is better); **MS-SSIM**: structural similarity over several scales.
@@ -162,7 +163,7 @@ summary[[c for c in columns if c in summary]].round(4)
 # value is at least 0. The estimate is unbiased only for independent samples, and here each
 # reconstruction is compared with a set that holds its own original, which it resembles more
 # than any other: that pulls the estimate down, the more the closer a codec is to its originals,
-# and below 0 (a bias, not noise: read these KIDs as a ranking). Notebook 06's headline removes it
+# mostly below 0 (a bias, not noise: read these KIDs as a ranking). Notebook 06's headline removes it
 # by comparing only patches of different scenes (`tcic_lib.realism`).
 #
 # ## Every metric, and which way is better
@@ -270,10 +271,12 @@ print(f"Fréchet distance: ok ({my_frechet_distance(*stats[0], *stats[1]):.4f})"
 # come from the same distribution, so the true FID between them is 0. The table cuts them into
 # smaller patches, which changes two things at once: each patch shows less, and there are many
 # more of them. With few patches the estimate sits far above 0; with more it falls, but it does
-# not reach 0 at these set sizes. That floor is measured here on smaller patches than the codecs'
-# FIDs above (whole scenes), so it is not their floor; what it shows is the size of the
-# small-sample bias: gaps between codecs much smaller than it (as between the learned codecs
-# above) rank them only on this set of images.
+# not reach 0 at these set sizes. That floor is not the codecs' floor: it is measured on smaller
+# patches, and between *different* scenes, while the codecs' FIDs above compare each
+# reconstruction with a set that holds its own original, which pulls FID down as it pulls KID
+# (a near-lossless codec scores near 0, below this floor). What the floor shows is the size of the
+# small-sample bias; the codecs' FIDs rank them on this set of images only. Notebook 06 measures
+# both on the same footing (originals of one half of the scenes against the other half).
 
 # %%
 features = metrics.fid_features
