@@ -354,10 +354,13 @@ study, left_out = plan.runnable_study(p, encoder)
 models = {key: zoo.fetch(r, encoder, progress=False) for key, r in study.items()}
 lowest = p.lowest_lmbda
 shipped = sum(r.key() in shipped_manifest() for r in study.values())
-print(f"{len(models)} models ({shipped} shipped with the course); ultra-low recipe: {p.low_rate.protocol}, "
-      f"{p.low_rate.steps} steps per arm after a {p.low_rate.base_steps}-step base")
+print(f"{len(models)} models loaded ({shipped} of them shipped with the course); ultra-low recipe: "
+      f"{p.low_rate.protocol}, {p.low_rate.steps} steps per arm after a {p.low_rate.base_steps}-step base")
+if left_out:
+    print(f"{len(left_out)} more belong to the extended studies (section 10); neither "
+          "shipped nor trained in this profile, each trains with:")
 for key, r in left_out.items():
-    print(f"not shipped, not trained here: {key}: {zoo.train_command(r, p)}")
+    print(f"  {' '.join(map(str, key))}: {zoo.train_command(r, p)}")
 seeds_at = {lmbda: sorted({k[4] for k in models if k[0] == "tcic" and k[2] == lmbda and k[3] == "full"})
             for lmbda in p.low_lmbdas}
 print("training seeds per ultra-low rate:", {f"λ={lmbda:g}": seeds for lmbda, seeds in seeds_at.items()},
