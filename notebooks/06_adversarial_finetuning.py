@@ -100,7 +100,9 @@ def detail(x):
     return F.conv2d(x, laplacian, groups=3).pow(2).mean().item()
 
 
-assert np.isclose(detail(images), high_frequency_energy(images))  # the library's, used after fine-tuning
+assert np.isclose(detail(images), high_frequency_energy(images)), (  # the library's, used after fine-tuning
+    f"the mean squared Laplacian by hand ({detail(images):.5f}) should equal the library's "
+    f"({high_frequency_energy(images):.5f})")
 with torch.no_grad():
     rd_hat = rd_model(images, conditioner(captions))["x_hat"].clamp(0, 1)
 print(f"high-frequency energy of the RD reconstructions: {detail(rd_hat) / detail(images):.2f} x the originals'")
@@ -264,7 +266,9 @@ summary[[c for c in columns if c in summary]].set_index(["setting", "codec"]).ro
 table = summary.set_index(["setting", "codec"])
 for rate in rates:
     base, text_d = table.loc[(rate, "RD only (tcic)")], table.loc[(rate, "TCIC + text D")]
-    assert base["bpp_latent"] == text_d["bpp_latent"]  # frozen encoder: the same files
+    assert base["bpp_latent"] == text_d["bpp_latent"], (  # frozen encoder: the same files
+        f"{rate}: the fine-tuned model codes {text_d['bpp_latent']:.5f} bpp, its RD model {base['bpp_latent']:.5f}: "
+        "the encoder or entropy model moved")
     print(f"{rate}: LPIPS {base['lpips']:.4f} -> text D {text_d['lpips']:.4f}, PSNR {text_d['psnr'] - base['psnr']:+.2f} dB, "
           f"attributes right {base['attributes_accuracy']:.0%} -> {text_d['attributes_accuracy']:.0%}, "
           f"KID {base['kid']:.4f}±{base['kid_std']:.4f} -> {text_d['kid']:.4f}±{text_d['kid_std']:.4f}")
