@@ -166,12 +166,12 @@ def notebook_seconds(profile_name: str, fresh_cache: bool) -> dict[str, float]:
 def ultra_low_minutes() -> dict:
     """Minutes one ultra-low model of the cpu profile needs alone on this machine: its recipe's steps x one
     measured training step (batch, 64 px scenes, a caption of the course's length), base and arm apart."""
-    from tcic_lib.plan import _text_condition
+    from tcic_lib.plan import random_text_condition
 
     p = profile("cpu")
     lr, text_dim = p.low_rate, p.clip.embed_dim
     batch = torch.rand(p.train.batch_size, 3, p.data.image_size, p.data.image_size)
-    text = _text_condition(text_dim, p.train.batch_size)
+    text = random_text_condition(text_dim, p.train.batch_size)
     text.tokens, text.mask = text.tokens[:, :CAPTION_TOKENS], text.mask[:, :CAPTION_TOKENS]
     step = {fusion: train_step_seconds(TCIC(p.codec.N, p.codec.M, p.codec.hyper_stages, fusion=fusion, text_dim=text_dim),
                                        batch, text if fusion != "none" else None) for fusion in ("none", "pxattn")}

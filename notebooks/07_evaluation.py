@@ -229,9 +229,10 @@ bd_vs_webp.round(2)
 x, caption = images[0], captions[0]
 first = {s.codec: s for s in reversed(settings)}  # the lowest-rate setting of each codec
 panels = {"original": x}
+scene_rows = rows[rows["image"] == 0].set_index(["codec", "setting"])  # this scene's scores, measured above
 for name, s in first.items():
     x_hat, rates = reconstruct(s, x, caption, caption)
-    scores = metrics.per_image(x_hat[None], x[None])[0]
+    scores = scene_rows.loc[(name, s.setting)]
     panels[f"{name}\n{rates['bpp_file']:.2f} bpp\n{scores['psnr']:.1f} dB, LPIPS {scores['lpips']:.3f}"] = x_hat
 crop_grid([panels], box=objects_crop(test_scenes[0], p.data.image_size, p.data.image_size // 2), zoom=2)
 plt.show()

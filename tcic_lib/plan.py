@@ -87,8 +87,7 @@ def runnable_study(p: Profile, encoder) -> tuple[dict[StudyKey, Recipe], dict[St
 
 
 def _tcic(p: Profile, encoder, variant: str, fusion: str, lmbda: float, detail: str, seed: int) -> Recipe:
-    changes = {} if seed == p.train.seed else {"seed": seed}
-    return zoo.tcic_recipe(variant, encoder, p, lmbda, fusion=fusion, detail=detail, **changes)
+    return zoo.tcic_recipe(variant, encoder, p, lmbda, fusion=fusion, detail=detail, seed=seed)
 
 
 def gan_rates(p: Profile) -> dict[str, tuple[float, str]]:
@@ -157,7 +156,8 @@ def notebook_recipes(p: Profile, encoder=None) -> dict[str, list[Recipe]]:
     }
 
 
-def _text_condition(encoder_dim: int, batch: int):
+def random_text_condition(encoder_dim: int, batch: int):
+    """Random caption features (30 real tokens of 77) for timing a step without a text encoder."""
     from .fusion import TextCondition
 
     tokens = torch.randn(batch, 77, encoder_dim)
@@ -173,7 +173,7 @@ def step_cost(r: Recipe, p: Profile) -> tuple[float, float]:
     settings = r.codec_settings
     model = build_model(settings["arch"], **settings["model"])
     x = torch.rand(p.train.batch_size, 3, p.data.image_size, p.data.image_size)
-    text = _text_condition(settings["model"]["text_dim"], len(x)) if "text_dim" in settings["model"] else None
+    text = random_text_condition(settings["model"]["text_dim"], len(x)) if "text_dim" in settings["model"] else None
 
     def step():
         RateDistortionLoss(0.01)(model(x, text), x)["loss"].backward()

@@ -192,7 +192,7 @@ def gan_recipe(variant: str, encoder, p: Profile, lmbda: float | None = None, co
     from .adversarial import GANConfig
 
     seed = p.train.seed if seed is None else seed
-    base = tcic_recipe(variant, encoder, p, lmbda, fusion, **({} if seed == p.train.seed else {"seed": seed}))
+    base = tcic_recipe(variant, encoder, p, lmbda, fusion, seed=seed)
     lmbda = base.settings["train"]["lmbda"]
     steps = p.low_rate.gan_steps if lmbda in p.low_lmbdas and p.low_rate.gan_steps else p.gan_steps
     cfg = GANConfig(**{**asdict(GANConfig(lmbda=lmbda, steps=steps, batch_size=p.train.batch_size, seed=seed)),
