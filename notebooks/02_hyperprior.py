@@ -58,7 +58,7 @@ from tcic_lib.metrics import bd_psnr, bd_rate
 from tcic_lib.models import Factorized, Hyperprior, pad_to_multiple
 from tcic_lib.quantization import estimated_bits
 
-logging.basicConfig(level=logging.WARNING, format="%(message)s")
+logging.basicConfig(level=logging.WARNING, format="%(message)s", stream=sys.stdout)  # plain output, not a red box
 logging.getLogger("tcic_lib").setLevel(logging.INFO)  # the zoo says where each model comes from
 
 p = profile()

@@ -62,7 +62,7 @@ from tcic_lib.text import (
     tokenize, tokenizer,
 )
 
-logging.basicConfig(level=logging.WARNING, format="%(message)s")
+logging.basicConfig(level=logging.WARNING, format="%(message)s", stream=sys.stdout)  # plain output, not a red box
 logging.getLogger("tcic_lib").setLevel(logging.INFO)  # the zoo says where each model comes from
 
 p = profile()

@@ -68,7 +68,7 @@ from tcic_lib.ledger import (bits_ledger, gaussian_conditional_variance, gaussia
 from tcic_lib.plots import show_image
 from tcic_lib.shipping import recipe_study, shipped_manifest
 
-logging.basicConfig(level=logging.WARNING, format="%(message)s")  # `logging.INFO` shows where each model comes from
+logging.basicConfig(level=logging.WARNING, format="%(message)s", stream=sys.stdout)  # stdout: plain output, not a red box; `logging.INFO` shows where each model comes from
 p = profile()
 g = seed_everything(p.data.seed)
 pixels = p.data.image_size**2

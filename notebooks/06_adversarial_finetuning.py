@@ -72,7 +72,7 @@ from tcic_lib.plots import crop_grid, objects_crop
 from tcic_lib.shipping import gan_study
 from tcic_lib.texture import high_frequency_energy, median_with_interval, paired_separation, texture_kept
 
-logging.basicConfig(level=logging.WARNING, format="%(message)s")
+logging.basicConfig(level=logging.WARNING, format="%(message)s", stream=sys.stdout)  # plain output, not a red box
 logging.getLogger("tcic_lib").setLevel(logging.INFO)  # the zoo says where each model comes from
 
 p = profile()

@@ -84,7 +84,7 @@ from tcic_lib.metrics import HANDCRAFTED, QualityMetrics, Unavailable, bd_psnr, 
 from tcic_lib.plots import crop_grid, objects_crop, rd_rp_figure
 from tcic_lib.pretrained import weights_report
 
-logging.basicConfig(level=logging.WARNING, format="%(message)s")
+logging.basicConfig(level=logging.WARNING, format="%(message)s", stream=sys.stdout)  # plain output, not a red box
 logging.getLogger("tcic_lib").setLevel(logging.INFO)  # the zoo says where each model comes from
 
 p = profile()

@@ -63,7 +63,7 @@ from tcic_lib.metrics import psnr
 from tcic_lib.plots import curves
 from tcic_lib.widgets import CaptionPlayground
 
-logging.basicConfig(level=logging.WARNING, format="%(message)s")
+logging.basicConfig(level=logging.WARNING, format="%(message)s", stream=sys.stdout)  # plain output, not a red box
 logging.getLogger("tcic_lib").setLevel(logging.INFO)  # the zoo says where each model comes from
 
 p = profile()

@@ -68,8 +68,16 @@ def test_sync_writes_paired_notebooks_without_outputs(tmp_path, root):
 
 
 def test_the_index_renders_the_goals_markdown():
-    from tcic_lib.course.runner import MATHJAX, _inline_markdown
+    from tcic_lib.course.runner import _inline_markdown
 
     assert _inline_markdown("a **bits ledger**, `zoo.fetch` and <script>") == (
         "a <strong>bits ledger</strong>, <code>zoo.fetch</code> and &lt;script&gt;")
-    assert "inlineMath" in MATHJAX  # $H(T)$ is typeset on the page as in the notebooks' own
+
+
+def test_exported_pages_typeset_math_offline(tmp_path):
+    from tcic_lib.course.runner import mathjax_head, mathjax_url
+
+    url = mathjax_url(tmp_path)
+    assert not url.startswith("http") and (tmp_path / url.split("?")[0]).is_file()  # a copy beside the pages
+    assert (tmp_path / "mathjax" / "config" / "TeX-AMS-MML_HTMLorMML-full.js").is_file()  # the config it names
+    assert "inlineMath" in mathjax_head(tmp_path)  # $H(T)$ on the index is typeset as in the notebooks' own

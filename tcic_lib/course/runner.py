@@ -15,6 +15,7 @@ import html
 import json
 import logging
 import os
+import shutil
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -102,7 +103,7 @@ def execute_notebook(path: Path, out_dir: Path, cell_timeout: float | None = Non
     out_dir.mkdir(parents=True, exist_ok=True)
     executed = out_dir / path.name
     nbformat.write(nb, executed)
-    body, _ = HTMLExporter().from_notebook_node(nb)
+    body, _ = HTMLExporter(mathjax_url=mathjax_url(out_dir)).from_notebook_node(nb)
     rendered = executed.with_suffix(".html")
     rendered.write_text(body, encoding="utf-8")
     return NotebookRun(path, executed, rendered, seconds, "failed" if error else "ran", error)
@@ -145,9 +146,32 @@ def notebook_outline(path: Path) -> tuple[str, list[str]]:
     return title, goals
 
 
-# the notebooks' own pages (nbconvert) render $...$ with MathJax from the same place
-MATHJAX = ("<script>window.MathJax={tex:{inlineMath:[['$','$']]}};</script>"
-           "<script async src='https://cdn.jsdelivr.net/npm/mathjax@3/es5/tex-chtml.js'></script>")
+MATHJAX_CDN = "https://cdnjs.cloudflare.com/ajax/libs/mathjax/2.7.7/MathJax.js"
+MATHJAX_CONFIG = "?config=TeX-AMS-MML_HTMLorMML-full,Safe"
+
+
+def mathjax_url(out_dir: Path) -> str:
+    """Where the exported pages load MathJax from: a copy beside them, so $...$ is typeset offline.
+
+    The copy is jupyter-server-mathjax's MathJax 2.7 (a dev dependency); without it the pages fall
+    back to the CDN and say nothing offline, as nbconvert's default does.
+    """
+    try:
+        import jupyter_server_mathjax
+    except ImportError:
+        log.warning("jupyter-server-mathjax is not installed: the exported pages load MathJax from %s", MATHJAX_CDN)
+        return MATHJAX_CDN + MATHJAX_CONFIG
+    local = Path(out_dir) / "mathjax"
+    if not (local / "MathJax.js").is_file():
+        shutil.copytree(Path(jupyter_server_mathjax.__file__).parent / "static", local, dirs_exist_ok=True)
+    return "mathjax/MathJax.js" + MATHJAX_CONFIG
+
+
+def mathjax_head(out_dir: Path) -> str:
+    """The <script> tags that typeset $...$ on the index page as nbconvert's pages do."""
+    config = "MathJax.Hub.Config({tex2jax:{inlineMath:[['$','$'],['\\\\(','\\\\)']],processEscapes:true}});"
+    return (f"<script type='text/x-mathjax-config'>{config}</script>"
+            f"<script src='{html.escape(mathjax_url(out_dir))}'></script>")
 
 
 def _inline_markdown(text: str) -> str:
@@ -171,7 +195,7 @@ def write_index(runs: list[NotebookRun], out_dir: Path, profile_name: str) -> Pa
 
     total = sum(r.seconds for r in runs)
     page = (
-        "<!doctype html><html><head><meta charset='utf-8'><title>tcic-course</title>" + MATHJAX +
+        "<!doctype html><html><head><meta charset='utf-8'><title>tcic-course</title>" + mathjax_head(out_dir) +
         "<style>body{font-family:sans-serif;max-width:70em;margin:auto} td{vertical-align:top;padding:.4em}"
         " ol{margin:.2em 0;font-size:90%}</style></head>"
         f"<body><h1>tcic-course, executed with the <code>{html.escape(profile_name)}</code> profile</h1>"
