@@ -26,7 +26,26 @@
 # 4. results are **rate-perception-distortion** curves under many quality metrics.
 #
 # The paper's body and code are not public. Every architecture detail beyond the abstract is
-# *our* design, and every number in this course is measured here, never copied from the paper.
+# *our* design, and every number in this course is measured by its code (on the models that ship
+# with it, or that you train), never copied from the paper.
+#
+# **The course, notebook by notebook**
+# - 00 (this one): the profile, the offline rules, the data.
+# - 01 Entropy models: quantisation, a learned probability model, a real arithmetic (rANS) coder.
+# - 02 Hyperprior: a full image codec that sends a little *side information* about its own latents.
+# - 03 CLIP text features: a caption turned into vectors the decoder can read.
+# - 04 SSA block: a text-adaptive affine transform gated by a predicted mask.
+# - 05 TCIC: the caption given to the decoder; what it saves, against controls and the bound.
+# - 06 Adversarial fine-tuning: a text-conditional GAN for perceptual quality.
+# - 07 Evaluation: rate-distortion-perception curves under many metrics.
+# - 08 Ablations and play: which fusion block, and your own captions and images.
+#
+# **Words used from here on** (each notebook defines its own again where it needs them)
+# - *rate*: the bits a file takes, usually in **bits per pixel (bpp)**; *distortion*: how far the
+#   decoded image is from the original (MSE, or PSNR in dB: higher is closer).
+# - *side information*: something the decoder knows besides the file, here the image's caption.
+# - *perception*: whether a decoded image looks real; LPIPS (a learned image distance) and FID/KID
+#   (distances between sets of images) measure it in notebook 07.
 #
 # **Learning goals**
 # 1. Know the profile that sizes every later notebook, and why the default (`cpu`) is the one
@@ -54,13 +73,28 @@ if "google.colab" in sys.modules and importlib.util.find_spec("tcic_lib") is Non
 
 # %% [markdown]
 # ## The profile: one knob for every size
-# `TCIC_PROFILE` picks it: `quick` (the tests: tiny models trained for seconds, numbers that mean
+# The environment variable `TCIC_PROFILE` picks it (set it before starting Jupyter, e.g.
+# `TCIC_PROFILE=gpu make course`, or `os.environ["TCIC_PROFILE"] = "gpu"` before importing
+# `tcic_lib`): `quick` (the tests: tiny models trained for seconds, numbers that mean
 # nothing), `cpu` (the default: the sizes whose trained models ship with the course, so the
 # effects show on a laptop and a GPU only makes it faster), `gpu` (opt-in: bigger models that
-# train for hours). A profile is a few small configs (`data`, `codec` with its channel widths
-# N and M, `train`, `clip`, the ultra-low-rate recipe `low_rate`) plus the rate points: the
-# weights λ of the rate-distortion loss `λ·255²·MSE + bits per pixel`, each giving one point of
-# a rate-distortion curve. Every later notebook reads its sizes from this object and hard-codes none.
+# train for hours). `device()` is CUDA when a GPU is visible, else the CPU (`TCIC_DEVICE` overrides it).
+#
+# A profile is a few small configs plus the rate points. The fields later notebooks use:
+#
+# | field | what it sets |
+# |---|---|
+# | `data` | image size in pixels, how many training / validation / test scenes, the data seed |
+# | `codec` | `N`: channels inside the transforms; `M`: channels of the latent that is quantised and coded |
+# | `train` | one codec's training run (steps, batch, learning rate); its `lmbda` is the default for a single run |
+# | `clip` | the course's mini-CLIP (notebook 03) |
+# | `lmbdas` | the ordinary rate points: weights λ of the loss `λ·255²·MSE + bits per pixel`; a larger λ buys more bits and less distortion, and each λ gives one point of a rate-distortion curve |
+# | `low_lmbdas` | the ultra-low rate points where the caption matters most (notebook 05) |
+# | `low_rate` | the ultra-low-rate recipe: its steps, training seeds (`seeds` for the headline, `other_seeds` for the rest), `bridge_lmbdas` (a point between the two ranges), `gan_steps` (notebook 06) |
+# | `eval_images` | how many held-out scenes each table is measured on, unless it says otherwise |
+# | `n_boot` | bootstrap resamples behind every interval over images |
+#
+# Every later notebook reads its sizes from this object and hard-codes none.
 
 # %%
 import torch
@@ -134,19 +168,24 @@ print(f"{'tcic_lib':16s} {tcic_lib.__version__}")
 # - CompressAI's pretrained hyperprior (Ballé et al. 2018): a reference codec for photos in
 #   notebooks 07 and 08.
 #
-# Nothing below touches the network; it only looks at local files and caches.
+# Nothing below goes online; it only looks at local files and caches.
 
 # %%
 from tcic_lib.pretrained import weights_report
 
-for w in weights_report():
+report = weights_report()
+for w in report:
     status = f"present: {w.path}" if w.available else f"missing: {w.reason}"
     print(f"{w.name:32s} {status}\n{'':32s} used for {w.used_for}")
+missing = [w.name for w in report if not w.available]
+print("\nOn this machine: " + (f"{len(missing)} of {len(report)} missing ({', '.join(missing)}): the later notebooks use "
+      "the fallbacks listed above and label every number that depends on them." if missing else "every pretrained weight is present."))
 
 # %% [markdown]
 # With a network (Colab, or a workstation), one call downloads all of them into those caches:
-# `tcic fetch-weights` from a shell, or the cell below (Colab's setup cell has already run it).
-# Every label above then switches to the real metric by itself; nothing offline changes.
+# `tcic fetch-weights` from a shell, or the cell below, which runs it in Colab only (it skips
+# what is already there). Every label above then switches to the real metric by itself; runs
+# without a network are unaffected.
 
 # %%
 from tcic_lib.download import fetch_weights
@@ -159,10 +198,12 @@ if "google.colab" in sys.modules:
 # The course trains on **CaptionedShapes**: synthetic scenes of 1-3 objects with fill patterns
 # over a smooth background, each with a generated caption that names every object. The
 # generator knows each scene's parameters, so we can count the information a caption carries:
-# $-\log_2 p$ of what it names, with the object count (1-3), the objects' grid cells and each
-# attribute drawn uniformly. Every scene with the same number of objects carries the same bits.
-# Real photos that ship with scikit-image, with captions written for this course, are the
-# offline real-image set.
+# $-\log_2 p$ of what it names, with the object count (1-3), the objects' cells on a 3×3 grid
+# (a set: their order says nothing) and each object's shape, colour, size and pattern drawn
+# uniformly. Every scene with the same number of objects carries the same bits. The wording
+# ("plain" or "solid" fill, "checked" or "chequered") is drawn at random too, but carries no bits
+# about the image. Real photos that ship with scikit-image, with captions written for this course,
+# are the offline real-image set.
 
 # %%
 import textwrap
@@ -177,11 +218,12 @@ fig, axes = plt.subplots(1, 4, figsize=(13, 4.8))
 for k, ax in enumerate(axes[:3]):
     image, caption = shapes[k]
     ax.imshow(image.permute(1, 2, 0))
-    ax.set_title(f"a scene; its caption carries\n{caption_information_bits(shapes.scene(k)):.0f} bits", fontsize=10)
+    ax.set_title(f"a {p.data.image_size}×{p.data.image_size} scene; its caption\ncarries "
+                 f"{caption_information_bits(shapes.scene(k)):.0f} bits", fontsize=10)
     ax.set_xlabel(textwrap.fill(caption, 36), fontsize=9)
 photo, photo_caption = photos[0]
 axes[3].imshow(photo.permute(1, 2, 0))
-axes[3].set_title("a captioned photo", fontsize=9)
+axes[3].set_title(f"a captioned photo\n{photo.shape[2]}×{photo.shape[1]} px", fontsize=10)
 axes[3].set_xlabel(textwrap.fill(photo_caption, 36), fontsize=9)
 for ax in axes:
     ax.set_xticks([])
@@ -193,13 +235,38 @@ print("bits each caption above carries:", [round(caption_information_bits(shapes
 assert shapes[0][0].shape == (3, p.data.image_size, p.data.image_size), f"a scene is (3, H, W): got {tuple(shapes[0][0].shape)}"
 
 # %% [markdown]
+# Where these bits come from, for a scene of $n$ objects: $\log_2 3$ for the count,
+# $\log_2\binom{9}{n}$ for which cells, and $n$ times the bits of one object's attributes.
+# And why they matter: a 64×64 scene coded at 0.1 bpp takes about 400 bits, so a caption that
+# tells the decoder a few dozen of them for free is a large share of the file.
+
+# %%
+import math
+
+from tcic_lib.data.shapes import COLOURS, PATTERNS, SHAPES, SIZES
+
+per_object = sum(math.log2(len(choices)) for choices in (SHAPES, COLOURS, SIZES, PATTERNS))
+print(f"one object: shape {math.log2(len(SHAPES)):.2f} + colour {math.log2(len(COLOURS)):.2f} + size "
+      f"{math.log2(len(SIZES)):.2f} + pattern {math.log2(len(PATTERNS)):.2f} = {per_object:.2f} bits")
+for n in (1, 2, 3):
+    by_hand = math.log2(3) + math.log2(math.comb(9, n)) + n * per_object
+    scene = next(shapes.scene(k) for k in range(100) if len(shapes.scene(k).objects) == n)
+    print(f"{n} object(s): {math.log2(3):.2f} + {math.log2(math.comb(9, n)):.2f} + {n}×{per_object:.2f} = {by_hand:.1f} bits"
+          f" = {by_hand / p.data.image_size ** 2:.4f} bpp of a {p.data.image_size} px scene")
+    assert abs(by_hand - caption_information_bits(scene)) < 1e-9, "the formula above must be the library's"
+
+# %% [markdown]
 # ## What each notebook will load, and what it would train
 # The course's trained models come from one place (`zoo.fetch`): a checkpoint shipped with the
 # course, else the model cache, else training now. `plan.course_plan` says, per notebook, how many
 # models are ready and how many would be trained, with the training FLOPs counted
-# (`torch.utils.flop_counter`) and the time estimated from one measured step on this machine. The
-# table counts the zoo's models; notebooks 01 and 04 also train small models of their own, in a
-# few minutes each, with a progress bar. Whether every zoo model ships in this profile:
+# (`torch.utils.flop_counter`) and the time estimated from one measured step on this machine; both
+# count only the models that would be trained here, so they read 0 when everything is shipped or
+# cached. A notebook's "models" are all its rates, seeds and variants (notebook 05's: TCIC, its
+# control, the text-free codec and their shared bases at the ultra-low rates with up to five
+# training seeds each, the conditional codec, and the three ordinary-rate codecs). The table counts the zoo's models;
+# notebooks 01 and 04 also train small models of their own, in a few minutes each, with a
+# progress bar. Whether every zoo model ships in this profile:
 
 # %%
 from tcic_lib.plan import course_plan
