@@ -54,7 +54,7 @@ from tcic_lib.bitstream import decode, encode, unpack
 from tcic_lib.config import profile, seed_everything
 from tcic_lib.data import CaptionedShapes
 from tcic_lib.evaluate import curve, evaluate, model_setting, pil_settings, summarize
-from tcic_lib.metrics import bd_psnr, bd_rate
+from tcic_lib.metrics import bd_psnr, bd_rate, psnr
 from tcic_lib.models import Factorized, Hyperprior, pad_to_multiple
 from tcic_lib.quantization import estimated_bits
 
@@ -70,7 +70,8 @@ print(f"profile {p.name}: N={p.codec.N}, M={p.codec.M}, lambdas {p.lmbdas}, {p.t
 
 # %% [markdown]
 # ## The architecture
-# `g_a` is four stride-2 convolutions with GDN; `g_s` mirrors it. The hyperprior `h_a` reads
+# `g_a` is four stride-2 convolutions with GDN (generalized divisive normalization: each
+# position's channels divided by a learned norm of themselves, Ballé et al. 2016); `g_s` mirrors it. The hyperprior `h_a` reads
 # `|y|` and makes `z`; `h_s` turns the decoded `z_hat` into a scale per latent element. `z` is
 # coded with a factorized model (notebook 01), `y` with a Gaussian of those scales.
 # Ballé et al. downsample twice in `h_a`; on the course's small scenes that leaves a single
@@ -122,8 +123,8 @@ assert (my_gaussian_likelihood(torch.zeros(1), torch.tensor([0.2]))
 print("Gaussian-conditional likelihood: ok;", [round(v, 4) for v in library.tolist()])
 
 # %% [markdown]
-# Any image size works: the model pads to a multiple of its stride (`model.stride`: 2 for each of
-# the stride-2 steps of `g_a` and `h_a` together, so 32 with one step in `h_a`) and crops back.
+# Any image size works: the model pads to a multiple of its stride (`model.stride`: a factor 2 for
+# each stride-2 step, four in `g_a` and one in `h_a`, so $2^5 = 32$) and crops back.
 
 # %%
 odd = torch.rand(1, 3, 37, 61)
@@ -172,12 +173,21 @@ axes[1].set_yscale("log")
 for ax in axes:
     ax.set_xlabel("step")
 axes[0].legend(fontsize=7)
+axes[1].set_ylabel("MSE (pixels in [0, 1], log scale)")
 plt.show()
 
 # %% [markdown]
+# These are per-batch training values (8 scenes a step, hence the noise). The rate falls first;
+# then each model settles where its λ prices bits against error, the larger λ the more bits. The
+# six MSE curves lie close together on the log axis: λ values 14 times apart separate the models
+# mostly by rate. Some curves still move at the last step, so longer training would move their
+# points (published codecs train for about a million steps).
+
+# %% [markdown]
 # ## Real files, real bytes
-# Each test image goes through `tcic_lib.bitstream.encode`: a small header, then the rANS
-# string. We measure bpp from the file's length, not from the estimate. `evaluate` gives one
+# Each test image goes through `tcic_lib.bitstream.encode`: a header of about 30 bytes (the
+# image size, which model and weights coded it, checksums; its length fields grow with the
+# payload, so 30 to 32 bytes here), then the rANS string. We measure bpp from the file's length, not from the estimate. `evaluate` gives one
 # row per image in the table format every later notebook uses; `summarize` averages each
 # curve point.
 
@@ -231,13 +241,16 @@ for name in ("factorized", "hyperprior"):
         est_bytes = estimated_bits(codec(photo[None])["likelihoods"]) / 8
     overhead = header.total_bytes - header.latent_bytes + 4  # header, checksum and the rANS flush
     ratios[name] = header.total_bytes / (est_bytes + overhead)
+    photo_psnr = psnr(decode(codec, encode(codec, photo))[None], photo[None]).item()
     print(f"{name:10s} 512x768: file {header.total_bytes} B, estimate + header ({overhead - 4} B) + 4 B = "
-          f"{est_bytes + overhead:.0f} B, ratio {ratios[name]:.4f}, {header.bpp_total:.3f} bpp")
+          f"{est_bytes + overhead:.0f} B, ratio {ratios[name]:.4f}, {header.bpp_total:.3f} bpp, PSNR {photo_psnr:.1f} dB")
 assert abs(ratios["factorized"] - 1) < 0.02, (
     f"the factorized file should be its estimate + header + 4 B to within 2 %; ratio {ratios['factorized']:.4f}")
 
 # %% [markdown]
-# The hyperprior's file and its estimate need not agree. The coder does not use the predicted
+# Both codecs learned from 64 px synthetic scenes, so on a photo their rates and PSNRs need not
+# rank as on the test scenes (compare the two lines above). The hyperprior's file and its
+# estimate need not agree. The coder does not use the predicted
 # scales themselves: it takes for each the smallest tabulated scale at or above it (`scale_table`,
 # printed below; a scale "rounds up" to the next table entry),
 # and each table is a quantised CDF like notebook 01's. With a table scale a little off the
@@ -270,12 +283,13 @@ if not p.smoke:
 
 # %% [markdown]
 # ## A file must decode the same everywhere
-# The decoder reads each symbol of `y` with the table the encoder picked for it, and it picks
+# The library's codecs already use the fix at the end of this section; here we look at the plain
+# float `h_s` to see why it is needed. The decoder reads each symbol of `y` with the table the encoder picked for it, and it picks
 # that table from the scale `h_s` predicts: the next table entry up. The table entries are thus
 # boundaries: a scale a hair below one takes it, a hair above takes the next. `h_s` is a float network: on another machine, with
 # another batch size or thread count, its sums run in another order and a scale moves a tiny
-# amount (measured below). Most scales sit far from a table boundary and nothing happens; one that sits closer
-# than that lands in the next table, and from that symbol on the decoder reads the string with the
+# amount (measured below: the largest drift over all scales). Most scales sit far from a table
+# boundary and nothing happens; one that sits closer than its own drift lands in the next table, and from that symbol on the decoder reads the string with the
 # wrong probabilities. How close do this codec's scales come to a boundary?
 
 # %%
@@ -339,7 +353,9 @@ print("the library's decode with the same drifting decoder:", caught)
 # `tcic_lib.exact.IntegerNetwork` rounds `h_s`'s weights and activations to multiples of
 # $2^{-16}$; every sum of products is then a sum of integers below $2^{53}$, which float64 holds
 # exactly, so no order of summation, thread count, batch size or device can change one bit.
-# The codecs take their tables from it (`model.coding_parameters`). And what could still go wrong
+# The codecs take their tables from it (`model.coding_parameters`). Its scales differ a little from
+# the float `h_s`'s (printed below) and can pick another table than the float one would; that is
+# harmless, because encoder and decoder both use the integer network. And what could still go wrong
 # is *checked*: every file carries a CRC-16 of its symbols, so a decoder that drifts raises
 # `BitstreamError` (printed above) instead of returning the garbled picture.
 
@@ -388,7 +404,7 @@ smallest = {name: int(table.loc[table["codec"] == name, "bpp_total"].min() * ima
 print("smallest mean file (bytes) of each codec:", smallest)
 
 # %% [markdown]
-# Read the plot for what it is: our codecs trained for the steps printed at the top on a CPU, where
+# Read the plot for what it is: our codecs trained for the steps printed at the top (on a CPU), where
 # published learned codecs train for about a million. On images this small JPEG's fixed tables
 # are a large part of every file; WebP, a mature hand-tuned codec, is the baseline to beat. The BD numbers
 # below say by how much each curve wins or loses.
@@ -397,15 +413,17 @@ print("smallest mean file (bytes) of each codec:", smallest)
 # ## BD-rate and BD-PSNR
 # Bjøntegaard deltas summarise two curves: the average rate change at equal PSNR (negative is
 # better) and the average PSNR change at equal rate (positive is better). They are only
-# meaningful where the curves overlap and rise; `tcic_lib.metrics` warns when they barely do,
+# meaningful where the curves overlap and rise; `tcic_lib.metrics` warns when they do not,
 # and says why when a value is undefined (NaN): BD-PSNR needs a shared *rate* range, BD-rate a
 # shared *PSNR* range. Against JPEG, whose smallest files (its fixed tables) lie above every rate
-# of a learned curve, BD-PSNR is undefined while BD-rate may exist over the few dB both cover.
+# of a learned curve, BD-PSNR is undefined while BD-rate may exist over the PSNR range both cover
+# (printed with each value below).
 #
 # The classic recipe (Bjøntegaard, VCEG-M33): fit log-rate as a cubic in PSNR for each curve,
 # integrate both fits over the PSNR range the curves share, and turn the mean log-rate gap
 # into a percentage. Write it; the library uses the `bjontegaard` package's piecewise-cubic
-# variant (current JVET practice), which agrees closely on smooth curves.
+# variant (current JVET practice), which agrees closely on smooth curves and, unlike a cubic
+# (four coefficients), also works on the three points each of our learned curves has.
 
 # %%
 def my_bd_rate(rate_anchor, psnr_anchor, rate_test, psnr_test) -> float:
@@ -435,12 +453,22 @@ print(f"BD-rate: yours {my_bd_rate(rates, psnrs, rates, shifted):+.2f} %, "
 
 # %%
 comparisons = {"hyperprior vs factorized": "factorized", "hyperprior vs jpeg": "jpeg", "hyperprior vs webp": "webp"}
+bd = {}
 for label, anchor in comparisons.items():
     a, t = curve(table, "psnr", "bpp_total", codec=anchor), curve(table, "psnr", "bpp_total", codec="hyperprior")
-    print(f"{label:26s} BD-rate {bd_rate(*a, *t):+7.1f} %   BD-PSNR {bd_psnr(*a, *t):+6.2f} dB")
+    bd[anchor] = bd_rate(*a, *t), bd_psnr(*a, *t)
+    shared = max(min(a[1]), min(t[1])), min(max(a[1]), max(t[1]))
+    print(f"{label:26s} BD-rate {bd[anchor][0]:+7.1f} %   BD-PSNR {bd[anchor][1]:+6.2f} dB   "
+          f"(shared PSNR range {shared[0]:.1f}-{shared[1]:.1f} dB)")
+words = {a: ("fewer" if rate < 0 else "more") for a, (rate, _) in bd.items()}
+print(f"At equal PSNR the hyperprior's files are {abs(bd['factorized'][0]):.0f} % {words['factorized']} bits than the "
+      f"factorized model's, {abs(bd['jpeg'][0]):.0f} % {words['jpeg']} than JPEG's and {abs(bd['webp'][0]):.0f} % "
+      f"{words['webp']} than WebP's; every value rests on three learned points over the shared range printed.")
 
 # %% [markdown]
 # ## What the codec does at its lowest rate
+# Four test scenes decoded at the smallest λ. The header is a fixed cost; at this rate it is a
+# large share of each file (printed under the figure).
 
 # %%
 m = models[("hyperprior", p.lmbdas[0])]
@@ -455,9 +483,17 @@ for k in range(4):
                          fontsize=8)
     for ax in axes[:, k]:
         ax.axis("off")
-fig.suptitle(f"hyperprior, λ={p.lmbdas[0]:g}", fontsize=10)
-fig.tight_layout()
+fig.suptitle(f"hyperprior, λ={p.lmbdas[0]:g} (the lowest rate)", fontsize=10)
+fig.tight_layout(h_pad=1.5)
 plt.show()
+shares = [(lambda h: (h.total_bytes - h.latent_bytes) / h.total_bytes)(unpack(encode(m, images[k]))) for k in range(4)]
+print(f"the header is {min(shares):.0%}-{max(shares):.0%} of these four files")
+
+# %% [markdown]
+# What is lost: edges blur into blobs, the smallest patterns (dots) vanish, and a faint regular
+# grid of dots appears over flat areas (an artefact of the transposed convolutions in `g_s`). The
+# decoder cannot draw a pattern it was not sent. A caption that names the pattern could tell it:
+# the idea of the rest of the course.
 
 # %% [markdown]
 # Where do the bits go? The scale map says: `h_s` predicts wide Gaussians (many bits) where the
@@ -480,7 +516,7 @@ side = sigma.shape[-1]
 maps = (sigma[0].mean(0), -torch.log2(y_likelihoods[0]).sum(0))
 for ax, values, cmap, label in zip(axes[1:], maps, ("viridis", "magma"), ("σ, mean over channels", "estimated bits")):
     fig.colorbar(ax.imshow(values, cmap=cmap), ax=ax, shrink=0.9, label=label)
-for ax, title in zip(axes, ("image", f"predicted scale σ ({side}x{side} latent grid)",
+for ax, title in zip(axes, (f"test scene 0, hyperprior λ={p.lmbdas[0]:g}", f"predicted scale σ ({side}x{side} latent grid)",
                             f"estimated bits of y per position ({side}x{side})")):
     ax.set_title(title, fontsize=9)
     ax.axis("off")

@@ -73,6 +73,12 @@ print(f"profile {p.name}")
 # the caption asks "where is what I describe?". Keys 16 wide keep the head cheap.
 # $\gamma$ and $\beta$ are MLPs of the caption whose last layers start at zero, so the block
 # starts as the identity and a decoder that gains one loses nothing before training.
+# $\mathrm{norm}$ is a GroupNorm with one group and no learned affine: each image's features
+# scaled to zero mean and unit variance over all its channels and pixels.
+#
+# **Exercise:** finish `forward` below: compute the affine $\gamma(t)\,\mathrm{norm}(x) + \beta(t)$
+# and return $x$ plus the mask-gated affine. The cell after it checks that the block is the
+# identity at initialisation, that the mask gates the affine, and that you used $\mathrm{norm}(x)$.
 
 # %%
 def zero_linear(d_in, d_out):
@@ -220,10 +226,34 @@ for fusion, losses in curves.items():
 plt.yscale("log")
 plt.xlabel("step")
 plt.ylabel("MSE, pixels in [0, 1]\n(training batches, running mean)")
-plt.title("the painters learning to draw the patterns", fontsize=10)
-plt.legend()
+plt.title("the painters' training loss", fontsize=10)
+plt.legend(loc="upper right")
 plt.show()
 print({f: f"{sum(q.numel() for q in net.parameters()):,} parameters" for f, net in painters.items()})
+
+# %% [markdown]
+# What each painter draws, on held-out scenes (true captions; the last column is the SSA painter
+# given another scene's caption):
+
+# %%
+n = p.eval_images
+inputs, targets = map(torch.stack, zip(*(pair(test_set, i) for i in range(n))))
+captions = [test_set.caption(i) for i in range(n)]
+shuffled = captions[1:] + captions[:1]
+shown = [i for i in range(n) if any(o.pattern != "solid" for o in test_set.scene(i).objects)][:3]
+columns = {"target": targets[shown], "input (solid objects)": inputs[shown]}
+with torch.no_grad():
+    for fusion, net in painters.items():
+        columns[f"{fusion}, true caption"] = net(inputs[shown], text_of([captions[i] for i in shown]))
+    columns["ssa, another scene's caption"] = painters["ssa"](inputs[shown], text_of([shuffled[i] for i in shown]))
+fig, axes = plt.subplots(len(shown), len(columns), figsize=(2.1 * len(columns), 2.3 * len(shown)))
+for row in range(len(shown)):
+    for col, (title, pictures) in enumerate(columns.items()):
+        axes[row, col].imshow(pictures[row].clamp(0, 1).permute(1, 2, 0))
+        axes[row, col].set_title(title if row == 0 else "", fontsize=8)
+        axes[row, col].axis("off")
+fig.tight_layout()
+plt.show()
 
 # %% [markdown]
 # ## Held-out scenes, true and shuffled captions
@@ -242,10 +272,6 @@ def set_psnr_of(mse_per_image):
     return (-10 * torch.log10(mse_per_image.mean())).item()
 
 
-n = p.eval_images
-inputs, targets = map(torch.stack, zip(*(pair(test_set, i) for i in range(n))))
-captions = [test_set.caption(i) for i in range(n)]
-shuffled = captions[1:] + captions[:1]
 results = {}
 with torch.no_grad():
     for fusion, net in painters.items():
@@ -266,8 +292,10 @@ assert results["none"]["true caption"] == results["none"]["shuffled caption"], (
 # with every pattern word swapped, and no caption (the zero vector: after centring the caption
 # features, that is the *average* caption). A mask that follows the objects, and changes
 # when the caption names other patterns, is the "semantic-spatial" part at work. Four scenes are
-# drawn (columns: the target, the solid input, then the masks, each on its own colour scale); the
-# numbers under the figure are over all test scenes.
+# drawn (columns: the target, the solid input, then the three masks, which share one colour scale
+# per row, its bar at the right); the numbers under the figure are over all test scenes. The thin
+# bright or dark lines along the borders come from the convolutions' zero padding, not from the
+# scene.
 
 # %%
 swap = {"striped": "chequered", "stripy": "dotted", "checked": "striped", "checkered": "striped",
@@ -322,11 +350,13 @@ def centred_correlation(a, b):
 
 contrast = {label: object_contrast(m).mean().item() for label, m in masks.items()}
 shape_kept = centred_correlation(masks["true caption"], masks["patterns swapped"]).mean().item()
+shape_without = centred_correlation(masks["true caption"], masks["no caption"]).mean().item()
 level_shift = (masks["patterns swapped"] - masks["true caption"]).flatten(1).mean(1).abs().mean().item()
 level = masks["true caption"].flatten(1).mean(1)
 print(f"over {n} test scenes:")
 print("  mask on objects minus mask on background:", {k: round(v, 3) for k, v in contrast.items()})
-print(f"  the map's shape, true vs swapped caption (correlation of the centred maps): {shape_kept:.2f}")
+print(f"  the map's shape, true vs swapped caption (correlation of the centred maps): {shape_kept:.2f}; "
+      f"true vs no caption: {shape_without:.2f}")
 print(f"  its level, |mean(swapped) - mean(true)| per scene: {level_shift:.3f}; mean level per scene "
       f"{level.min():.2f} to {level.max():.2f}")
 
@@ -349,26 +379,39 @@ gap, (gap_low, gap_high) = (set_psnr_of(per_image["ssa"]) - set_psnr_of(per_imag
                             np.percentile(draws, [2.5, 97.5]))
 background_spread = torch.stack([m[~o].std() for m, o in zip(masks["true caption"], on_objects)]).mean().item()
 marks_objects = abs(contrast["true caption"]) > background_spread  # the objects stand out of the background's own variation
+side = "higher" if contrast["true caption"] > 0 else "lower"
 lines = [
     f"- The mask {'marks the objects' if marks_objects else 'barely marks the objects'} (the background itself varies by "
-    f"{background_spread:.3f}): on them it differs from the background by {contrast['true caption']:+.3f} with the true caption, {contrast['patterns swapped']:+.3f} with the "
-    f"patterns swapped, {contrast['no caption']:+.3f} with no caption. Its map keeps its shape when the caption changes "
-    f"(correlation {shape_kept:.2f}): the image sets *where*. Swapping the pattern words moves its level by "
-    f"{level_shift:.3f} per scene: the caption sets *how much*.",
+    f"{background_spread:.3f}): on them it is {side} than on the background, by {contrast['true caption']:+.3f} with the "
+    f"true caption, {contrast['patterns swapped']:+.3f} with the patterns swapped, {contrast['no caption']:+.3f} with no "
+    "caption"
+    + (". So the block gates the caption's affine *less* on the objects than around them; nothing in the training asks "
+       "for either sign, and we have not measured why it chose this one." if side == "lower" else ".")
+    + f" Its map keeps its shape when the caption changes: correlation {shape_kept:.2f} with the patterns swapped and "
+    f"{shape_without:.2f} with no caption at all, so the image sets *where*. Swapping the pattern words moves its level "
+    f"by {level_shift:.3f} per scene: the caption sets *how much*.",
     f"- With true captions: SSA {results['ssa']['true caption']:.2f} dB, FiLM {results['film']['true caption']:.2f} dB, "
     f"`none` {results['none']['true caption']:.2f} dB. SSA minus FiLM {gap:+.2f} dB (95 % interval over {n} scenes, "
-    f"{p.n_boot} resamples: {gap_low:+.2f} to {gap_high:+.2f}): "
+    f"{p.n_boot} resamples: {gap_low:+.3f} to {gap_high:+.3f}): "
     + ("a tie." if gap_low <= 0 <= gap_high else "SSA ahead on this run." if gap_low > 0 else "FiLM ahead on this run.")
-    + " One run each, and the blocks differ in normalisation as well as in the mask, so this does not say which idea wins.",
+    + " One run each, and the blocks differ in normalisation, in the mask and in size ("
+    + ", ".join(f"{f} {sum(q.numel() for q in painters[f].parameters()):,} parameters" for f in ("film", "ssa"))
+    + "), so this does not say which idea wins.",
     "- With shuffled captions: " + ", ".join(f"{f} {results[f]['shuffled caption']:.2f} dB" for f in ("film", "ssa"))
-    + f" (`none` {results['none']['shuffled caption']:.2f} dB): a gain that falls away with the wrong caption was the "
-    "caption's, not the extra layers'.",
+    + f" (`none` {results['none']['shuffled caption']:.2f} dB): "
+    + ("both fall below `none`, so the whole gain is the caption's, and a wrong caption paints wrong patterns, which "
+       "costs more than painting none."
+       if max(results[f]["shuffled caption"] for f in ("film", "ssa")) < results["none"]["shuffled caption"] else
+       "a gain that falls away with the wrong caption was the caption's, not the extra layers'."),
+    f"- `none` itself gains {results['none']['true caption'] - set_psnr(inputs, targets):+.2f} dB over its solid input "
+    "without any caption: what the pixels alone allow (see its pictures above).",
 ]
 display(Markdown("\n".join(lines)))
 
 # %% [markdown]
 # ## What you learned, and what comes next
-# - The SSA block is the identity until trained, so it can be added after every synthesis stage.
+# - The SSA block is the identity until trained, so it can be added after every upsampling stage
+#   of a decoder (the `g_s` of notebook 02).
 # - On a task where the caption carries information the pixels lack, the blocks that read it
 #   can beat the one that does not, and shuffled captions tell a caption gain from a capacity gain.
 # - A pooled sentence vector hears a place word, but binds attributes to places less well (notebook
