@@ -237,8 +237,7 @@ assert shapes[0][0].shape == (3, p.data.image_size, p.data.image_size), f"a scen
 # %% [markdown]
 # Where these bits come from, for a scene of $n$ objects: $\log_2 3$ for the count,
 # $\log_2\binom{9}{n}$ for which cells, and $n$ times the bits of one object's attributes.
-# And why they matter: a 64×64 scene coded at 0.1 bpp takes about 400 bits, so a caption that
-# tells the decoder a few dozen of them for free is a large share of the file.
+# And why they matter: the last line below compares them with a whole scene coded at a low rate.
 
 # %%
 import math
@@ -254,6 +253,9 @@ for n in (1, 2, 3):
     print(f"{n} object(s): {math.log2(3):.2f} + {math.log2(math.comb(9, n)):.2f} + {n}×{per_object:.2f} = {by_hand:.1f} bits"
           f" = {by_hand / p.data.image_size ** 2:.4f} bpp of a {p.data.image_size} px scene")
     assert abs(by_hand - caption_information_bits(scene)) < 1e-9, "the formula above must be the library's"
+low_rate = 0.1  # bits per pixel: a low rate for a learned codec on these scenes (notebook 02)
+print(f"a {p.data.image_size}x{p.data.image_size} scene coded at {low_rate} bpp takes {low_rate * p.data.image_size ** 2:.0f} "
+      "bits: a caption that tells the decoder a few dozen of them for free is a large share of the file")
 
 # %% [markdown]
 # ## What each notebook will load, and what it would train

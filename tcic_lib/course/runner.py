@@ -11,6 +11,7 @@ skips every notebook already exported from the same sources, profile and model c
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import html
 import json
 import logging
@@ -156,14 +157,13 @@ def mathjax_url(out_dir: Path) -> str:
     The copy is jupyter-server-mathjax's MathJax 2.7 (a dev dependency); without it the pages fall
     back to the CDN and say nothing offline, as nbconvert's default does.
     """
-    try:
-        import jupyter_server_mathjax
-    except ImportError:
+    spec = importlib.util.find_spec("jupyter_server_mathjax")  # its files only: nothing of it is imported
+    if spec is None or not spec.submodule_search_locations:
         log.warning("jupyter-server-mathjax is not installed: the exported pages load MathJax from %s", MATHJAX_CDN)
         return MATHJAX_CDN + MATHJAX_CONFIG
     local = Path(out_dir) / "mathjax"
     if not (local / "MathJax.js").is_file():
-        shutil.copytree(Path(jupyter_server_mathjax.__file__).parent / "static", local, dirs_exist_ok=True)
+        shutil.copytree(Path(spec.submodule_search_locations[0]) / "static", local, dirs_exist_ok=True)
     return "mathjax/MathJax.js" + MATHJAX_CONFIG
 
 
