@@ -219,7 +219,7 @@ def train_latents(steps: int, scale: float = 1.0) -> list[float]:
     return rates
 
 
-rates = train_latents(2 * p.train.steps)
+rates = train_latents(2 * p.train.steps)  # twice a codec's steps: a cheap model, and the densities settle slowly
 plt.figure(figsize=(6, 3))
 plt.plot(rates)
 plt.xlabel("step")
@@ -262,7 +262,8 @@ print(f"DC values of the test scenes: {y_test[:, 0].min():.1f} to {y_test[:, 0].
 # recomputes the quantiles from the density itself, so the tables are right however far the
 # slowly trained auxiliary loss got; the medians move with them, and so does the estimate a
 # little, because eval mode rounds around the median); `compress` then runs CompressAI's rANS
-# coder and returns real bytes. In eval mode the model rounds instead of adding noise (CompressAI
+# coder and returns real bytes. The file holds only the symbols: encoder and decoder share the
+# model and its tables, so the rate counts no model parameters. In eval mode the model rounds instead of adding noise (CompressAI
 # rounds each channel around its median m: `round(y - m) + m`), and
 # its likelihoods give the estimate to compare with.
 

@@ -22,7 +22,8 @@
 # **Learning goals**
 # 1. Derive and code the Gaussian-conditional likelihood of a quantised latent, and see the
 #    scale map a hyperprior predicts and how its estimated bits split between `y` and `z`.
-# 2. Train with the rate-distortion loss through the course's one training loop and zoo.
+# 2. See how a codec is trained with the rate-distortion loss through the course's one training
+#    loop and zoo (the trained models ship; a cache miss retrains them).
 # 3. Measure real files against JPEG and WebP, and summarise curves with BD-rate and BD-PSNR.
 
 # %%
@@ -136,7 +137,8 @@ assert model(odd)["x_hat"].shape == odd.shape, (
 # ## The rate-distortion loss
 # $L = \lambda \cdot 255^2 \cdot \mathrm{MSE} + \mathrm{bpp}$, with the bpp estimated from the
 # likelihoods. Each $\lambda$ gives one point on the RD curve. The entropy bottleneck's
-# quantiles have their own *auxiliary* loss and optimiser. The course uses CompressAI's own loss:
+# quantiles have their own *auxiliary* loss and optimiser. The course uses CompressAI's own loss
+# (below, on the untrained model's output above: hence the large numbers):
 
 # %%
 print(inspect.getsource(RateDistortionLoss.forward))
@@ -189,7 +191,7 @@ plt.show()
 # image size, which model and weights coded it, checksums; its length fields grow with the
 # payload, so 30 to 32 bytes here), then the rANS string. We measure bpp from the file's length, not from the estimate. `evaluate` gives one
 # row per image in the table format every later notebook uses; `summarize` averages each
-# curve point.
+# curve point (the mean of the per-image values: PSNR is averaged in dB).
 
 # %%
 settings = [model_setting(name, m, f"λ={lmbda:g}") for (name, lmbda), m in models.items()]

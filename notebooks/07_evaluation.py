@@ -27,8 +27,11 @@
 # Every metric here comes from its library (pytorch_msssim, piq, lpips, torchmetrics, open_clip)
 # and is reported under an honest name: when its pretrained weights are missing it says so and
 # names what it uses instead (LPIPS on a random AlexNet, labelled *uncalibrated*; FID/KID and the
-# semantic scores on a second mini-CLIP, the *judge*). Those stand-ins rank the codecs of this
-# notebook against each other; their values are not comparable with published ones.
+# semantic scores on a second mini-CLIP, the *judge*). Their values are not comparable with
+# published ones; whether a stand-in ranks codecs as its published metric would is not measured
+# here. Every codec in this notebook is trained for MSE (or hand-tuned), so the
+# distortion-perception trade-off has little room to show: notebook 06's GAN-tuned decoders are
+# the perception-trained ones. Here the question is what each axis says about the same codecs.
 #
 # **Words used below** (each metric's direction is printed with it):
 # - **bpp**: bits per pixel, nested: `bpp_latent` (a learned codec's entropy-coded payload) within
@@ -45,8 +48,15 @@
 #   the names keep "Inception" even when other features stand in).
 # - **BD-rate / BD-PSNR** (Bjøntegaard delta): the average rate difference at equal quality (%,
 #   negative: fewer bits) and the average quality difference at equal rate (dB), between two curves.
+# - **DISTS** (full-reference, deep features like LPIPS) and **NIQE** (no-reference: how natural an
+#   image looks alone) appear in the table of metrics when their weights are present.
+# - **caption / image similarity**: cosine similarity, under the *judge*, between a reconstruction
+#   and its caption or its original (higher is better). The judge is pretrained CLIP when present,
+#   else a mini-CLIP trained like notebook 03's but with another seed on other scenes, so no codec
+#   reads its features.
 # - **HiFiC**, **MS-ILLM**: published GAN-based codecs; **TCIC**: this course's codec that reads a
-#   caption (notebook 05), **notext** its twin without one.
+#   caption (notebook 05) through SSA blocks (notebook 04: a caption-driven scale and shift of the
+#   decoder's features, gated by a predicted mask), **notext** its twin without one.
 #
 # **Learning goals**
 # 1. Report a codec on distortion, perception, realism and semantics, each metric with the way it
@@ -95,8 +105,9 @@ for w in weights_report():
 # %% [markdown]
 # ## The metrics and their names
 # `QualityMetrics` builds each metric once. Its `labels` are the names results are reported
-# under (FID and KID get theirs, with the features and patch size, once computed; MS-SSIM's says
-# how many scales fit the image); `unavailable` lists what could not be computed here, with the reason. Ten of them are
+# under (FID and KID get theirs, with the features and patch size, once computed; MS-SSIM keeps
+# its five scales and names the window that fits: the standard 11-tap window needs a side over
+# 160 px, so a 64 px image gets a 3-tap one); `unavailable` lists what could not be computed here, with the reason. Ten of them are
 # hand-crafted (piq: SSIM, VIF, FSIM, GMSD, MS-GMSD, HaarPSI, MDSI, VSI, SR-SIM, DSS) and need no
 # downloaded weights; with PSNR and MS-SSIM that is twelve offline. The semantic similarities use
 # a CLIP the codecs do not read (pretrained when present, else a second mini-CLIP): the one they
@@ -112,8 +123,8 @@ with pd.option_context("display.max_colwidth", None):
 
 # %% [markdown]
 # ## The codecs
-# Pillow's JPEG and WebP at several qualities; the course's learned codecs at the ordinary rates,
-# shipped with the course (notebook 05 trains them): `learned notext` (TCIC's network without any
+# Pillow's JPEG and WebP at several qualities; the course's learned codecs at the ordinary rates
+# (λ printed below), shipped with the course (notebook 05 trains them): `learned notext` (TCIC's network without any
 # fusion block, trained with the TCIC recipe: the hyperprior architecture of notebook 02, but not
 # notebook 02's checkpoint) and `learned tcic` (SSA blocks, reads the caption stored in its file);
 # CompressAI's pretrained `bmshj2018-hyperprior` when its weights are in the torch hub cache.
@@ -130,7 +141,7 @@ try:
     settings += compressai_settings("bmshj2018-hyperprior", (1, 3, 5))
 except Unavailable as err:
     print(f"CompressAI zoo model unavailable: {err}")
-print(len(settings), "codec settings")
+print(len(settings), "codec settings; learned codecs at λ =", ", ".join(f"{lmbda:g}" for lmbda in p.lmbdas))
 
 # %% [markdown]
 # ## CaptionedShapes test set
@@ -183,19 +194,33 @@ every_metric.round(4)
 
 # %%
 fig = rd_rp_figure(summary, metrics.labels, metrics=("psnr", "ms_ssim", "lpips", "fid", "clip_caption"),
-                   x="bpp_file", title=f"CaptionedShapes test, {len(images)} images of {p.data.image_size} px, profile {p.name}")
+                   x="bpp_file", title=f"CaptionedShapes test, {len(images)} images of {p.data.image_size} px, "
+                                       f"profile {p.name} (notebook 00)")
 plt.show()
+
+
+def best_at_lowest(metric):
+    """The codec whose lowest-rate point scores best on `metric` (each codec at its own lowest rate)."""
+    lowest = summary.loc[summary.groupby("codec")["bpp_file"].idxmin()].set_index("codec")[metric]
+    return lowest.idxmax() if direction(metric) == "higher" else lowest.idxmin()
+
+
+print("best at its own lowest rate: " + ", ".join(f"{metrics.labels[m].split(' (')[0]}: {best_at_lowest(m)}"
+                                                   for m in ("psnr", "ms_ssim", "lpips", "fid", "clip_caption")
+                                                   if m in summary))
 
 # %% [markdown]
 # ## BD-rate and BD-PSNR, always together
-# Against WebP as the anchor, on whole files without the caption (`bpp_file`, notebook 02's names:
+# Against WebP as the anchor, on files without the caption (`bpp_file`, notebook 02's names:
 # a learned codec's payload leaves out its header, a WebP file includes its own, so payloads would
 # flatter the learned codecs). BD-PSNR is the average PSNR gap at equal rate, defined only where
 # the rate ranges overlap; BD-rate the average rate saving at equal PSNR, defined only where the
 # PSNR ranges overlap. When curves barely overlap or are nearly flat the functions warn (each
-# warning is printed next to its codec below): a tiny PSNR offset on a flat curve becomes a huge
-# BD-rate. The payload column shows what leaving the header out would flatter; the last column
-# counts TCIC's caption as sent (whole files): the other columns assume the decoder already has it.
+# warning, naming the value it concerns, is printed next to its codec below): a tiny PSNR offset
+# on a flat curve becomes a huge BD-rate. The payload column shows what leaving the header out
+# would flatter; the last column counts TCIC's caption as sent (file + caption): the other columns
+# assume the decoder already has it. The second table asks the course's question directly: TCIC
+# against its own network without the caption.
 
 # %%
 import warnings
@@ -208,20 +233,34 @@ for name in summary["codec"].unique():
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         bd_rows.append({"codec": name,
-                        "BD-rate vs WebP (%), files": bd_rate(*anchor, *curve(summary, x="bpp_file", codec=name)),
-                        "BD-PSNR vs WebP (dB), files": bd_psnr(*anchor, *curve(summary, x="bpp_file", codec=name)),
-                        "BD-rate vs WebP (%), payloads": bd_rate(*anchor, *curve(summary, codec=name)),
-                        "BD-rate vs WebP (%), whole files": bd_rate(*anchor, *curve(summary, x="bpp_total", codec=name))})
+                        "BD-rate vs WebP (%), file, caption not sent": bd_rate(*anchor, *curve(summary, x="bpp_file", codec=name)),
+                        "BD-PSNR vs WebP (dB), file, caption not sent": bd_psnr(*anchor, *curve(summary, x="bpp_file", codec=name)),
+                        "BD-rate vs WebP (%), payload": bd_rate(*anchor, *curve(summary, codec=name)),
+                        "BD-rate vs WebP (%), file + caption": bd_rate(*anchor, *curve(summary, x="bpp_total", codec=name))})
     for message in dict.fromkeys(str(w.message) for w in caught):
         print(f"{name}: {message}")
-bd_vs_webp = pd.DataFrame(bd_rows)
-bd_vs_webp.round(2)
+bd_vs_webp = pd.DataFrame(bd_rows).set_index("codec")
+display(bd_vs_webp.round(2))
+twin = curve(summary, x="bpp_file", codec="learned notext")
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")  # the two learned curves share their ranges
+    caption_free = bd_rate(*twin, *curve(summary, x="bpp_file", codec="learned tcic"))
+    caption_sent = bd_rate(*twin, *curve(summary, x="bpp_total", codec="learned tcic"))
+    caption_psnr = bd_psnr(*twin, *curve(summary, x="bpp_file", codec="learned tcic"))
+print(f"learned tcic against learned notext (same network, no caption): BD-rate {caption_free:+.1f} % and BD-PSNR "
+      f"{caption_psnr:+.2f} dB with the caption free at the decoder; BD-rate {caption_sent:+.1f} % with it sent as UTF-8")
+webp_tcic, webp_notext = bd_vs_webp.loc["learned tcic"], bd_vs_webp.loc["learned notext"]
+print(f"At equal PSNR, against WebP: learned tcic {webp_tcic.iloc[0]:+.0f} %, learned notext {webp_notext.iloc[0]:+.0f} % "
+      f"(files without the caption); with TCIC's caption counted, {webp_tcic.iloc[3]:+.0f} %: "
+      + ("the caption's UTF-8 bytes cost more than TCIC saves." if caption_sent > 0 else
+         "TCIC keeps its lead even paying for the caption."))
 
 # %% [markdown]
 # ## What the numbers look like
 # The same test scene from several codecs at their lowest rates (a 2x zoom of the half-size
 # square that holds the most object pixels; each title's rate is the file's, caption not counted).
-# The lowest rates differ (JPEG cannot go as low: its tables alone cost more), and so do the kinds
+# The lowest rates differ (JPEG cannot go as low: its quantisation and Huffman tables, stored in
+# every file, alone cost more; its smallest file is printed below), and so do the kinds
 # of error: JPEG's blocks, WebP's smoothing, the learned codecs' own artefacts (a regular dot grid
 # from their upsampling layers). Each title gives the image's PSNR and LPIPS beside its rate.
 
@@ -236,12 +275,15 @@ for name, s in first.items():
     panels[f"{name}\n{rates['bpp_file']:.2f} bpp\n{scores['psnr']:.1f} dB, LPIPS {scores['lpips']:.3f}"] = x_hat
 crop_grid([panels], box=objects_crop(test_scenes[0], p.data.image_size, p.data.image_size // 2), zoom=2)
 plt.show()
+print(f"JPEG's smallest mean file here: {summary.loc[summary['codec'] == 'jpeg', 'bpp_file'].min():.2f} bpp")
 
 # %% [markdown]
 # ## The Fréchet distance, by hand
-# FID fits a Gaussian to each set's features and measures
+# FID fits a Gaussian to each set's features and reports the *squared* Fréchet distance between them,
 # $d^2 = \lVert \mu_1 - \mu_2 \rVert^2 + \mathrm{Tr}\big(\Sigma_1 + \Sigma_2 - 2(\Sigma_1 \Sigma_2)^{1/2}\big)$.
-# Write it (torchmetrics computes the same with eigenvalues):
+# Write it, taking the means and covariances as float64 torch tensors and returning a Python float;
+# `scipy.linalg.sqrtm` gives the matrix square root, with tiny imaginary parts from rounding that
+# `.real` drops (torchmetrics computes the same with eigenvalues):
 
 # %%
 def my_frechet_distance(mu1, sigma1, mu2, sigma2) -> float:
@@ -264,15 +306,17 @@ yours, reference = my_frechet_distance(*stats[0], *stats[1]), _compute_fid(*stat
 assert abs(yours - reference) < 1e-6, (
     f"{yours:.4f}, expected {reference:.4f}: the square root is of the matrix product Σ1 Σ2 (scipy.linalg.sqrtm), "
     "not of its entries, and the mean term is the squared distance ||μ1 - μ2||²")
-print(f"Fréchet distance: ok ({my_frechet_distance(*stats[0], *stats[1]):.4f})")
+print(f"squared Fréchet distance (what FID reports): ok ({my_frechet_distance(*stats[0], *stats[1]):.4f})")
 
 # %% [markdown]
 # ## Why FID needs many patches
 # FID fits a Gaussian to the features of each set. Split the *originals* in two halves: both
 # come from the same distribution, so the true FID between them is 0. The table cuts them into
 # smaller patches, which changes two things at once: each patch shows less, and there are many
-# more of them. With few patches the estimate sits far above 0; with more it falls, but it does
-# not reach 0 at these set sizes. That floor is not the codecs' floor: it is measured on smaller
+# more of them (patches are cut as a grid plus a grid shifted by half a patch, HiFiC's protocol:
+# 5 per scene at half its side, 25 at a quarter; the two grids overlap). With few patches the
+# estimate sits far above 0, because a covariance estimated from few samples is noisy and the
+# noise adds to its trace term; with more it falls, but it does not reach 0 at these set sizes. That floor is not the codecs' floor: it is measured on smaller
 # patches, and between *different* scenes, while the codecs' FIDs above compare each
 # reconstruction with a set that holds its own original, which pulls FID down as it pulls KID
 # (a near-lossless codec scores near 0, below this floor). What the floor shows is the size of the
@@ -300,7 +344,9 @@ else:
 # The 14 offline scikit-image photos, downscaled. The learned codecs were trained on
 # synthetic shapes only: on photos they show how far a course-sized model generalises, not
 # what TCIC can do on natural images (the paper trains on real caption datasets; see the README's
-# GPU recipe).
+# GPU recipe). TCIC reads each photo's caption written for the course. The semantic panel is the
+# image similarity here: the judge was trained on shapes' captions, not on sentences like the
+# photos'.
 
 # %%
 photos = CaptionedPhotos(max_side=2 * p.data.image_size)
@@ -313,13 +359,18 @@ plt.show()
 on_photos = photo_summary.groupby("codec")["psnr"].agg(["min", "max"])
 print("PSNR on the photos, lowest to highest rate: " + "; ".join(f"{codec} {row['min']:.1f} to {row['max']:.1f} dB"
                                                                   for codec, row in on_photos.iterrows()))
+learned_best = on_photos.loc[["learned notext", "learned tcic"], "max"].max()
+print(f"the learned codecs' best PSNR on photos, {learned_best:.1f} dB, is "
+      + ("below JPEG's and WebP's range: models trained on flat synthetic shapes do not carry to photos"
+         if learned_best < on_photos.loc[["jpeg", "webp"], "min"].min() else "within JPEG's and WebP's range"))
 
 # %% [markdown]
 # ## What caption bits change
-# TCIC stores the caption in its file. If the decoder already has the caption (TCIC's setting:
-# side information), only the image bits count; if it must be sent, the UTF-8 caption costs much
-# more than its information content (both printed below), and on small images it can outweigh
-# the image itself.
+# The course's TCIC file stores the caption, so that one file decodes on its own. In TCIC's
+# setting the decoder already has the caption (side information) and only the image bits count;
+# if it must be sent, the UTF-8 caption costs much more than its information content (notebook
+# 05's $H(T)$, computed from the caption generator's choices as in notebook 00; both printed
+# below), and on small images it can outweigh the image itself.
 
 # %%
 tcic_points = summary[summary["codec"] == "learned tcic"]
@@ -336,8 +387,12 @@ plt.show()
 information = np.mean([caption_information_bits(scene, split="test") for scene in test_scenes])
 pixels = p.data.image_size**2
 print(f"mean caption cost: {tcic_points['bpp_caption'].mean():.4f} bpp as UTF-8 "
-      f"({tcic_points['bpp_caption'].mean() * pixels:.0f} bits per scene); its information content "
+      f"({tcic_points['bpp_caption'].mean() * pixels:.0f} bits per scene); its information content H(T) "
       f"{information:.1f} bits per scene ({information / pixels:.4f} bpp)")
+sent, free_twin = curve(summary, x="bpp_total", codec="learned tcic"), curve(summary, x="bpp_total", codec="learned notext")
+right_of_twin = bool(np.all(np.interp(sent[1], free_twin[1], free_twin[0]) < sent[0]))
+print("sent as UTF-8, the caption puts TCIC " + ("to the right of notext (more bits for the same PSNR) at every rate"
+                                                   if right_of_twin else "on or left of notext at some rate"))
 
 # %%
 caption_share = tcic_points["bpp_caption"] / tcic_points["bpp_total"]

@@ -64,9 +64,9 @@ def _bjontegaard(name: str, rate_anchor, psnr_anchor, rate_test, psnr_test) -> f
         warnings.warn(f"{what} undefined: two points of a curve have the same rate", stacklevel=3)
         return float("nan")
     if name == "bd_rate":
-        _warn_if_unreliable(da, dt, "PSNR")
+        _warn_if_unreliable(da, dt, "PSNR", what)
     else:
-        _warn_if_unreliable(np.log(ra), np.log(rt), "log-rate")
+        _warn_if_unreliable(np.log(ra), np.log(rt), "log-rate", what)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         value = float(getattr(bjontegaard, name)(ra, da, rt, dt, method="pchip", require_matching_points=False,
@@ -83,10 +83,10 @@ def overlap(a: np.ndarray, b: np.ndarray) -> float:
     return 0.0 if narrower <= 0 else max(0.0, hi - lo) / narrower
 
 
-def _warn_if_unreliable(a: np.ndarray, b: np.ndarray, axis: str) -> None:
+def _warn_if_unreliable(a: np.ndarray, b: np.ndarray, axis: str, what: str) -> None:
     shared = overlap(a, b)
     if 0 < shared < 0.5:  # none shared: the value is undefined (NaN), and says so below
-        warnings.warn(f"curves share only {shared:.0%} of their {axis} range: the BD value extrapolates",
+        warnings.warn(f"curves share only {shared:.0%} of their {axis} range: the {what} value extrapolates",
                       stacklevel=3)
     if min(np.ptp(a), np.ptp(b)) < 0.5 and axis == "PSNR":
         warnings.warn("a curve spans under 0.5 dB: small PSNR offsets become huge BD-rates; read BD-PSNR",
