@@ -23,7 +23,7 @@
 # 2. a **Semantic-Spatial Aware (SSA) block** predicts a semantic mask and applies a
 #    text-adaptive affine transform at pixel level;
 # 3. a **text-conditional GAN** fine-tunes the codec for perceptual quality;
-# 4. results are **rate-perception-distortion** curves under many quality metrics.
+# 4. results are **rate-distortion-perception** curves under many quality metrics.
 #
 # The paper's body and code are not public. Every architecture detail beyond the abstract is
 # *our* design, and every number in this course is measured by its code (on the models that ship
@@ -32,7 +32,8 @@
 # **The course, notebook by notebook**
 # - 00 (this one): the profile, the offline rules, the data.
 # - 01 Entropy models: quantisation, a learned probability model, a real arithmetic (rANS) coder.
-# - 02 Hyperprior: a full image codec that sends a little *side information* about its own latents.
+# - 02 Hyperprior: a full image codec; besides the coded image features (its *latents*) its file
+#   carries a small summary of their statistics, the hyperprior.
 # - 03 CLIP text features: a caption turned into vectors the decoder can read.
 # - 04 SSA block: a text-adaptive affine transform gated by a predicted mask.
 # - 05 TCIC: the caption given to the decoder; what it saves, against controls and the bound.
@@ -86,15 +87,16 @@ if "google.colab" in sys.modules and importlib.util.find_spec("tcic_lib") is Non
 # |---|---|
 # | `data` | image size in pixels, how many training / validation / test scenes, the data seed |
 # | `codec` | `N`: channels inside the transforms; `M`: channels of the latent that is quantised and coded |
-# | `train` | one codec's training run (steps, batch, learning rate); its `lmbda` is the default for a single run |
+# | `train` | one codec's training run (steps, batch, learning rate); its `lmbda` is a placeholder that each model's rate point replaces |
 # | `clip` | the course's mini-CLIP (notebook 03) |
-# | `lmbdas` | the ordinary rate points: weights λ of the loss `λ·255²·MSE + bits per pixel`; a larger λ buys more bits and less distortion, and each λ gives one point of a rate-distortion curve |
+# | `lmbdas` | the ordinary rate points: weights λ of the loss `λ·255²·MSE + bits per pixel` (pixels in [0, 1], so 255² puts the MSE in grey levels of 0-255); a larger λ buys more bits and less distortion, and each λ gives one point of a rate-distortion curve; the middle one (printed below) is the default where a notebook needs a single rate |
 # | `low_lmbdas` | the ultra-low rate points where the caption matters most (notebook 05) |
 # | `low_rate` | the ultra-low-rate recipe: its steps, training seeds (`seeds` for the headline, `other_seeds` for the rest), `bridge_lmbdas` (a point between the two ranges), `gan_steps` (notebook 06) |
-# | `eval_images` | how many held-out scenes each table is measured on, unless it says otherwise |
+# | `eval_images` | how many held-out scenes each table is measured on (the first of the test split, fewer than `data`'s test scenes to keep the metrics fast), unless it says otherwise |
 # | `n_boot` | bootstrap resamples behind every interval over images |
 #
-# Every later notebook reads its sizes from this object and hard-codes none.
+# The other fields are explained where a notebook uses them. Every later notebook reads its sizes
+# from this object and hard-codes none; `profile("gpu")` also returns any profile by name.
 
 # %%
 import torch
@@ -156,17 +158,17 @@ print(f"{'tcic_lib':16s} {tcic_lib.__version__}")
 # %% [markdown]
 # ## Pretrained weights on this machine
 # The course uses pretrained weights **when they are on disk** and says so when they are not
-# (the list below is the library's; it includes CompressAI's own pretrained codecs, a reference
-# for notebook 07). It never swaps in a different network under the same name:
+# (the list below is the library's; it includes CompressAI's own pretrained codecs). It never swaps in a different network under the same name:
 #
 # - OpenAI CLIP ViT-B/32: the text encoder. Missing, the course trains its own mini-CLIP
 #   (notebook 03) and every plot says which encoder made it.
 # - AlexNet: calibrated LPIPS. Missing, LPIPS runs with random backbone weights and is
-#   labelled *uncalibrated*.
+#   labelled *uncalibrated*: it still ranks images by a deep-feature distance, but its values are
+#   not comparable with published LPIPS.
 # - Inception-v3: FID/KID as the literature computes them. Missing, FID/KID use other image
 #   features and every FID/KID label names them (notebook 07).
 # - CompressAI's pretrained hyperprior (Ballé et al. 2018): a reference codec for photos in
-#   notebooks 07 and 08.
+#   notebooks 07 and 08. Missing, its curve is left out and the notebooks say so.
 #
 # Nothing below goes online; it only looks at local files and caches.
 
@@ -203,7 +205,7 @@ if "google.colab" in sys.modules:
 # uniformly. Every scene with the same number of objects carries the same bits. The wording
 # ("plain" or "solid" fill, "checked" or "chequered") is drawn at random too, but carries no bits
 # about the image. Real photos that ship with scikit-image, with captions written for this course,
-# are the offline real-image set.
+# are the offline real-image set (for evaluation only; notebooks 07 and 08 shrink them).
 
 # %%
 import textwrap
@@ -219,7 +221,7 @@ for k, ax in enumerate(axes[:3]):
     image, caption = shapes[k]
     ax.imshow(image.permute(1, 2, 0))
     ax.set_title(f"a {p.data.image_size}×{p.data.image_size} scene; its caption\ncarries "
-                 f"{caption_information_bits(shapes.scene(k)):.0f} bits", fontsize=10)
+                 f"{caption_information_bits(shapes.scene(k)):.1f} bits", fontsize=10)
     ax.set_xlabel(textwrap.fill(caption, 36), fontsize=9)
 photo, photo_caption = photos[0]
 axes[3].imshow(photo.permute(1, 2, 0))
@@ -237,7 +239,8 @@ assert shapes[0][0].shape == (3, p.data.image_size, p.data.image_size), f"a scen
 # %% [markdown]
 # Where these bits come from, for a scene of $n$ objects: $\log_2 3$ for the count,
 # $\log_2\binom{9}{n}$ for which cells, and $n$ times the bits of one object's attributes.
-# And why they matter: the last line below compares them with a whole scene coded at a low rate.
+# And why they matter: the last lines below compare them with a whole scene's file at an
+# ordinary rate of notebook 02 and at the ultra-low rates of notebook 05 (example rates).
 
 # %%
 import math
@@ -253,9 +256,12 @@ for n in (1, 2, 3):
     print(f"{n} object(s): {math.log2(3):.2f} + {math.log2(math.comb(9, n)):.2f} + {n}×{per_object:.2f} = {by_hand:.1f} bits"
           f" = {by_hand / p.data.image_size ** 2:.4f} bpp of a {p.data.image_size} px scene")
     assert abs(by_hand - caption_information_bits(scene)) < 1e-9, "the formula above must be the library's"
-low_rate = 0.1  # bits per pixel: a low rate for a learned codec on these scenes (notebook 02)
-print(f"a {p.data.image_size}x{p.data.image_size} scene coded at {low_rate} bpp takes {low_rate * p.data.image_size ** 2:.0f} "
-      "bits: a caption that tells the decoder a few dozen of them for free is a large share of the file")
+richest = math.log2(3) + math.log2(math.comb(9, 3)) + 3 * per_object
+for example_bpp in (0.25, 0.025):  # about notebook 02's lowest ordinary rate, and notebook 05's ultra-low ones
+    file_bits = example_bpp * p.data.image_size ** 2
+    print(f"at {example_bpp} bpp a {p.data.image_size} px scene's file is {file_bits:.0f} bits: a caption's "
+          f"{math.log2(3) + math.log2(9) + per_object:.0f}-{richest:.0f} bits would be "
+          f"{(math.log2(3) + math.log2(9) + per_object) / file_bits:.0%}-{richest / file_bits:.0%} of it")
 
 # %% [markdown]
 # ## What each notebook will load, and what it would train
@@ -266,7 +272,7 @@ print(f"a {p.data.image_size}x{p.data.image_size} scene coded at {low_rate} bpp 
 # count only the models that would be trained here, so they read 0 when everything is shipped or
 # cached. A notebook's "models" are all its rates, seeds and variants (notebook 05's: TCIC, its
 # control, the text-free codec and their shared bases at the ultra-low rates with up to five
-# training seeds each, the conditional codec, and the three ordinary-rate codecs). The table counts the zoo's models;
+# training seeds each, the conditional codec, and the three ordinary-rate codecs, each defined there). The table counts the zoo's models;
 # notebooks 01 and 04 also train small models of their own, in a few minutes each, with a
 # progress bar. Whether every zoo model ships in this profile:
 
