@@ -63,8 +63,10 @@ print(f"profile {p.name}: {len(train_set)} training and {len(test_set)} test sce
 # ## A latent to code
 # Before learning a transform (notebook 02) we use JPEG's idea, the block DCT, on 4x4 blocks (JPEG's
 # are 8x8; our scenes are small). Each block's 16
-# coefficients per colour become 48 channels. We divide by a quantisation step `STEP` (in
-# pixel units, 0-255) so that rounding to integers is the only loss.
+# coefficients per colour become 48 channels (red's 16 first: its block mean, the *DC*, then its
+# variations, the *AC* coefficients; then green's, then blue's). We divide by a quantisation step
+# `STEP` (in pixel units, 0-255) so that rounding to integers is the only loss. Everything below is
+# measured on the first `p.eval_images` test scenes (printed).
 
 # %%
 BLOCK, STEP = 4, 12.0
@@ -80,6 +82,7 @@ def from_latent(y: torch.Tensor) -> torch.Tensor:
 
 x_test = torch.stack([test_set[i][0] for i in range(p.eval_images)])
 y_test = to_latent(x_test)
+print(f"measured on the first {len(x_test)} of the {len(test_set)} test scenes")
 print("x", tuple(x_test.shape), "-> y", tuple(y_test.shape))
 assert torch.allclose(from_latent(y_test), x_test, atol=1e-5), (  # the transform itself loses nothing
     f"the block DCT and its inverse should lose nothing; max error {(from_latent(y_test) - x_test).abs().max():.2e}")
@@ -129,7 +132,8 @@ print(f"error variance: round {round_error.var():.4f}, noise {noise_error.var():
 assert abs(noise_error.var() - 1 / 12) < 0.01, (
     f"uniform noise on [-0.5, 0.5) has variance 1/12; measured {noise_error.var():.4f}")
 near_zero = y.abs() < 0.5
-print(f"{near_zero.float().mean():.0%} of these latents round to 0; their rounding error variance is "
+print(f"{near_zero.float().mean():.0%} of these {len(y):,} latent values (the first test scenes, every channel) round to 0; "
+      "their rounding error variance is "
       f"{round_error[near_zero.numpy()].var():.4f}, the noise proxy's on the same latents "
       f"{noise_error[near_zero.numpy()].var():.4f}")
 
@@ -140,7 +144,8 @@ grad_round = y_req.grad.abs().sum().item()
 y_req.grad = None
 quantize(y_req, "noise", generator=g).sum().backward()
 grad_noise = y_req.grad.abs().sum().item()
-print(f"gradient through round: {grad_round}, through the noise proxy: {grad_noise}")
+print(f"gradient through round: {grad_round}, through the noise proxy: {grad_noise} "
+      f"(= {y_req.numel()} latent elements of one scene, gradient 1 each)")
 assert grad_round == 0 and grad_noise > 0, (
     f"rounding should pass no gradient and the noise proxy some; measured {grad_round} and {grad_noise}")
 
@@ -174,7 +179,10 @@ print(f"the noise proxy reports {reported['noise'] / real:.1f}x the real distort
 # density's CDF reaches a tiny tail probability, 1/2 (the median) and one minus that tail. The
 # coder's tables cover the values between the tails, and a value outside them is sent with a
 # costly escape code. Every CompressAI model trains this loss, because its default `update()`
-# builds the tables from these quantiles. The training loop below uses your `my_rate_bits`.
+# builds the tables from these quantiles; only the auxiliary loss moves them, so they get an
+# optimiser of their own and the rate loss never touches them. The training loop below uses your
+# `my_rate_bits`, divided by the pixels: **bits per pixel (bpp)**, all three colours of a pixel
+# together (raw 8-bit RGB is 24 bpp).
 
 # %%
 def my_rate_bits(likelihoods: torch.Tensor) -> torch.Tensor:
@@ -219,11 +227,11 @@ def train_latents(steps: int, scale: float = 1.0) -> list[float]:
     return rates
 
 
-rates = train_latents(2 * p.train.steps)  # twice a codec's steps: a cheap model, and the densities settle slowly
+rates = train_latents(2 * p.train.steps)  # twice a codec's steps: a cheap model, and the quantiles settle slowly
 plt.figure(figsize=(6, 3))
 plt.plot(rates)
 plt.xlabel("step")
-plt.ylabel("estimated bits per pixel")
+plt.ylabel("estimated bpp\n(noisy training latents)")
 plt.show()
 print(f"rate: {rates[0]:.2f} bpp at the start, {sum(rates[-10:]) / 10:.2f} bpp at the end")
 assert sum(rates[-10:]) / 10 < rates[0], (
@@ -290,7 +298,9 @@ assert 0.95 < real / estimated < 1.05, (
 # %% [markdown]
 # The same bytes decode to an image: the block DCT, inverted. This is a (crude) image codec
 # with a learned entropy model. Its error (bottom row, amplified 40 times) is the rounding of each
-# 4×4 block's coefficients, so it sits on edges and patterns and shows the blocks.
+# 4×4 block's coefficients: it sits on edges and patterns and shows the blocks, and it bands the
+# smooth background gradients, because a block's mean moves in steps (`STEP` / 4 grey levels),
+# which turns a gradient into contours.
 
 # %%
 pixels = x_test.shape[0] * x_test.shape[2] * x_test.shape[3]
@@ -346,7 +356,8 @@ stale = real_vs_estimate()
 print("update() without force changed something:", entropy_model.update())
 fixed_flag = entropy_model.update(force=True, update_quantiles=True)
 fresh_tables = real_vs_estimate()
-print(f"stale tables: estimate {stale[0]:.0f} B, file {stale[1]} B ({stale[1] / stale[0]:.2f}x)")
+print(f"stale tables: estimate {stale[0]:.0f} B, file {stale[1]} B ({stale[1] / stale[0]:.2f}x: coding with the wrong "
+      "density costs its cross-entropy instead of the entropy, and values beyond the old tables' range need escape codes)")
 print(f"after update(force=True): estimate {fresh_tables[0]:.0f} B, file {fresh_tables[1]} B ({fresh_tables[1] / fresh_tables[0]:.3f}x)")
 print("the file can land a little under the estimate: the tables store each probability as an integer count, and "
       "rounding those counts can favour the values that occur most")
@@ -360,6 +371,9 @@ assert fixed_flag and fresh_tables[1] < stale[1], (
 #   rounding's on peaked latents) or STE (exact forward pass, approximate gradient).
 # - An entropy model's estimated rate is what the rANS coder really writes, within about 1 % either
 #   way, once its tables are current: `update(force=True)` after every change to the model, before
-#   any coding.
+#   any coding (here with `update_quantiles=True`, so the tables do not depend on how far the
+#   auxiliary loss got).
+# - The same `EntropyBottleneck` codes the hyperprior's side information in every codec of the
+#   course, TCIC included: its rate term is the "bits" of every loss from notebook 02 on.
 #
 # Next (notebook 02): learn the transform too, and let a hyperprior adapt the density to each image.
