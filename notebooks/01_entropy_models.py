@@ -182,7 +182,7 @@ print(f"the noise proxy reports {reported['noise'] / real:.1f}x the real distort
 # builds the tables from these quantiles; only the auxiliary loss moves them, so they get an
 # optimiser of their own and the rate loss never touches them. The training loop below uses your
 # `my_rate_bits`, divided by the pixels: **bits per pixel (bpp)**, all three colours of a pixel
-# together (raw 8-bit RGB is 24 bpp).
+# together (the raw RGB bytes are the comparison printed further down).
 
 # %%
 def my_rate_bits(likelihoods: torch.Tensor) -> torch.Tensor:
