@@ -14,18 +14,20 @@
 # %% [markdown]
 # # 03 · CLIP text features: what the decoder will read
 #
-# In TCIC the decoder gets a caption's meaning from a **CLIP text encoder**; the encoder of the
-# codec never sees the caption. This notebook opens that text encoder up: the BPE tokenizer,
+# In TCIC the decoder gets a caption's meaning from a **CLIP text encoder**; in the course's
+# design the codec's encoder never sees the caption (notebook 05 also tries it at both ends). This notebook opens that text encoder up: the BPE tokenizer,
 # the text transformer, the contrastive objective that ties text to images, and a mini-CLIP
 # trained on CaptionedShapes (once, by `zoo.fetch`; the course ships the result), since OpenAI's
 # weights cannot be fetched offline. When
-# pretrained CLIP is on disk (Colab, a warm cache), the same cells use it too and compare.
+# pretrained CLIP is on disk (after `tcic fetch-weights`, notebook 00), the same cells use it too
+# and compare.
 #
 # **Learning goals**
 # 1. Read a caption as CLIP does: BPE tokens, a causal text transformer, a pooled embedding.
-# 2. Train a mini-CLIP with the contrastive loss and measure text-to-image retrieval.
-# 3. Measure what a pooled embedding says about *where* things are, which decides how a
-#    decoder must read captions (notebooks 04 and 05).
+# 2. See how a mini-CLIP is trained with the contrastive loss (the trained one ships) and measure
+#    text-to-image retrieval.
+# 3. Measure what a pooled embedding says about which attribute belongs to which object, which
+#    decides how a decoder must read captions (notebooks 04 and 05).
 
 # %%
 import importlib.util
@@ -44,6 +46,7 @@ import inspect
 import logging
 import math
 import re
+from collections import Counter
 
 import matplotlib.pyplot as plt
 import torch
@@ -90,7 +93,10 @@ assert row[0] == tok.sot_token_id and tok.eot_token_id in row.tolist(), (
     f"{tok.eot_token_id}; got {row[:len(ids) + 2].tolist()}")
 
 # %% [markdown]
-# Rare words split into pieces; a caption longer than 77 tokens is cut, and the course logs a
+# The tokenizer lowercases and splits at punctuation ("polka-dot" becomes three pieces); rare
+# words split into pieces too. Captions use synonyms ("plain" or "solid" fill, "checked" or
+# "chequered", "dotted" or "spotted"): the wording is random, the content is not. The token count
+# below is the word pieces plus a start and an end token; a caption longer than 77 tokens is cut, and the course logs a
 # warning rather than truncating in silence.
 
 # %%
@@ -160,7 +166,8 @@ plt.axhline(math.log(p.clip.batch_size), linestyle="--", color="grey", label=f"c
 plt.legend()
 plt.show()
 window = max(1, len(losses) // 10)
-print(f"{p.clip.steps} steps of {p.clip.batch_size} training scenes (of {p.data.n_train}, profile {p.name})")
+print(f"{p.clip.steps} steps, batches of {p.clip.batch_size} drawn from {p.data.n_train} training scenes "
+      f"(about {p.clip.steps * p.clip.batch_size / p.data.n_train:.0f} passes; profile {p.name})")
 print(f"loss {sum(losses[:window]) / window:.3f} (mean over steps {steps[0]}-{steps[window - 1]}) -> "
       f"{sum(losses[-window:]) / window:.3f} (steps {steps[-window]}-{steps[-1]}); chance {math.log(p.clip.batch_size):.3f}")
 assert sum(losses[-window:]) < sum(losses[:window]), (
@@ -224,17 +231,27 @@ for ax, attribute, values in ((axes[0], "pattern", PATTERNS), (axes[1], "colour"
 plt.show()
 print(f"{len(single)} single-object captions projected; the two components hold {shown:.0%} of their variance")
 nearest = torch.cdist(xy, xy).fill_diagonal_(float("inf")).argmin(1).tolist()
+grouping = {}
 for attribute in ("pattern", "colour"):  # how often a point's nearest neighbour in this plane shares its value
     values = [getattr(test_set.scene(i).objects[0], attribute) for i in single]
-    print(f"  nearest neighbour in the plane has the same {attribute}: "
-          f"{sum(values[k] == values[j] for k, j in enumerate(nearest)) / len(single):.0%}")
+    counts = Counter(values).values()
+    chance = sum(c * (c - 1) for c in counts) / (len(values) * (len(values) - 1))  # a random other point shares it
+    grouping[attribute] = sum(values[k] == values[j] for k, j in enumerate(nearest)) / len(single)
+    print(f"  nearest neighbour in the plane has the same {attribute}: {grouping[attribute]:.0%} "
+          f"(a random other point: {chance:.0%})")
 
 # %% [markdown]
-# ## Does a pooled caption say which thing is *where*?
+# In this plane the captions group by pattern far more than by colour (the nearest-neighbour
+# shares above, against a random point's). That does not mean colour is lost: it may lie along
+# other directions, which the test below checks all at once.
+#
+# ## Does a pooled caption say which attribute belongs to which object?
 # Take single-object test scenes and change one word group of each caption: its place, its
 # colour or its pattern. If the image still prefers its own caption, the embedding heard the
 # change. Write the measurement: the fraction of images whose embedding is closer (cosine) to
-# their true caption than to the altered one.
+# their true caption than to the altered one. Caption `k` and its altered version both belong to
+# image `k`; use the pooled caption vectors, `encoder.encode(captions)[1]`, and
+# `encoder.encode_image(images)`.
 
 # %%
 def my_prefers_true_caption(encoder, images, true_captions, altered_captions) -> float:
@@ -329,7 +346,8 @@ if not p.smoke:  # a trained mini-CLIP hears at least the colour word
 
 # %% [markdown]
 # Read these against chance (50 %), and like with like: on the same scenes of two or three
-# objects (the first two objects' colours are the ones changed), a changed colour
+# objects (the swap exchanges the first two objects' colours; the changed-word test replaces the
+# first object's colour), a changed colour
 # word (one no object has) against two colours swapped between objects (every word kept, each
 # colour now bound to the other object's shape, pattern and place). The reading, from this run:
 
@@ -353,9 +371,9 @@ display(Markdown(
     f"does say *where* one thing is. On the same scenes of several objects it notices a changed colour word "
     f"{same_scenes['a colour word changed']:.0%} of the time and colours swapped between objects {swapped:.0%} "
     f"({above_chance:.1f} standard errors above chance, far from 100 %): "
-    + ("what it loses is the binding, which attribute belongs to which object. A decoder that must put the right "
-       "colour and pattern in the right place should not rely on the pooled vector alone; the decoder of notebook "
-       "05 also reads the per-token features."
+    + ("what it partly loses is the binding, which attribute belongs to which object (measured on this mini-CLIP). A "
+       "decoder that must put the right colour and pattern in the right place should not rely on the pooled vector "
+       "alone; the decoder of notebook 05 also reads the per-token features, and measures whether that helps."
        if same_scenes["a colour word changed"] > same_scenes["two colours swapped"] else
        "here it hears a binding as well as a word; per-token features can still tell the decoder where.")))
 
@@ -390,8 +408,9 @@ assert pooled.shape == (2, auto.dim), (
 # - CLIP reads BPE tokens with a causal transformer; the pooled embedding is the end token's
 #   feature, and every token has a feature of its own.
 # - A contrastive loss ties captions to images; retrieval measures how well.
-# - A pooled caption embedding hears a changed word better than a changed binding (which colour
-#   belongs to which object), as measured above: a decoder that must put things in their place
-#   should read the per-token features too (notebook 05's positional cross-attention does).
+# - This mini-CLIP's pooled caption embedding hears a changed word better than a changed binding
+#   (which colour belongs to which object), as measured above: a decoder that must put things in
+#   their place may need the per-token features too (notebook 05's positional cross-attention
+#   reads them, and measures what it gains).
 #
 # Next, notebook 04 builds the SSA block that lets a caption modulate image features.
