@@ -256,6 +256,11 @@ fig.tight_layout()
 plt.show()
 
 # %% [markdown]
+# Look before reading the numbers: in this run no painter draws a stripe, a check or a dot. They
+# lighten objects towards the average colour of their pattern (the object's colour mixed with
+# white), which is what a mean-squared-error fit does when it cannot draw the pattern itself; a
+# painter that reads the caption can know which objects to lighten. The PSNR gains below are that.
+#
 # ## Held-out scenes, true and shuffled captions
 # PSNR on test scenes never seen in training, from the mean squared error over the whole set
 # (a per-image mean would be dominated by all-solid scenes, whose input is already perfect).
