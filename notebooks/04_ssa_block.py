@@ -59,7 +59,6 @@ from tcic_lib import zoo
 from tcic_lib.config import profile, seed_everything
 from tcic_lib.data import PATTERNS, CaptionedShapes, object_mask, render_scene
 from tcic_lib.fusion import SSAFusion, TextCondition, build_fusion
-from tcic_lib.metrics import psnr
 from tcic_lib.progress import tqdm
 
 p = profile()
@@ -70,7 +69,8 @@ print(f"profile {p.name}")
 # ## Building the block
 # The mask predictor gives every pixel a small key $k(x)$ (a 1x1 conv, then a depthwise 3x3 for
 # context) and the caption a query $q(t)$; the mask is $\sigma(\langle k(x), w + q(t)\rangle + b)$:
-# the caption asks "where is what I describe?". Keys 16 wide keep the head cheap.
+# the design's aim is that the caption asks "where is what I describe?" (whether a trained block
+# does is measured below). Keys 16 wide keep the head cheap.
 # $\gamma$ and $\beta$ are MLPs of the caption whose last layers start at zero, so the block
 # starts as the identity and a decoder that gains one loses nothing before training.
 # $\mathrm{norm}$ is a GroupNorm with one group and no learned affine: each image's features
@@ -159,7 +159,9 @@ print("MySSA == tcic_lib.fusion.SSAFusion")
 # untrained network returns its input), added to its input. We train it three times, changing only
 # the fusion: `none` (no caption), `film` (FiLM, Perez et al. 2018: $x(1 + \gamma(t)) + \beta(t)$,
 # the caption changes every pixel alike, with no mask and no normalisation) and `ssa` (the caption
-# acts where the mask says, on normalised features).
+# acts where the mask says, on normalised features). The caption vectors are centred (the mean
+# training caption subtracted), so that "no caption", the zero vector, means the average caption;
+# `encoder.encode(captions)[1]` is the pooled sentence vector of notebook 03.
 
 # %%
 train_set = CaptionedShapes("train", size=p.data.image_size, n=p.data.n_train, seed=p.data.seed)
@@ -223,12 +225,13 @@ plt.figure(figsize=(6, 3))
 for fusion, losses in curves.items():
     plt.plot(torch.tensor(losses).unfold(0, min(50, len(losses)), 1).mean(1), label=fusion,
              linestyle="--" if fusion == "film" else "-")
-plt.yscale("log")
 plt.xlabel("step")
 plt.ylabel("MSE, pixels in [0, 1]\n(training batches, running mean)")
 plt.title("the painters' training loss", fontsize=10)
-plt.legend(loc="upper right")
+plt.legend(loc="lower left")
 plt.show()
+print(f"{p.train.steps} steps, batches of {p.train.batch_size} from {len(train_set)} training scenes of "
+      f"{p.data.image_size} px, Adam at 1e-3; the same batches for every fusion, so the curves move together")
 print({f: f"{sum(q.numel() for q in net.parameters()):,} parameters" for f, net in painters.items()})
 
 # %% [markdown]
@@ -244,7 +247,8 @@ shown = [i for i in range(n) if any(o.pattern != "solid" for o in test_set.scene
 columns = {"target": targets[shown], "input (solid objects)": inputs[shown]}
 with torch.no_grad():
     for fusion, net in painters.items():
-        columns[f"{fusion}, true caption"] = net(inputs[shown], text_of([captions[i] for i in shown]))
+        columns[f"{fusion}, true caption" if fusion != "none" else "none (reads no caption)"] = net(
+            inputs[shown], text_of([captions[i] for i in shown]))
     columns["ssa, another scene's caption"] = painters["ssa"](inputs[shown], text_of([shuffled[i] for i in shown]))
 fig, axes = plt.subplots(len(shown), len(columns), figsize=(2.1 * len(columns), 2.3 * len(shown)))
 for row in range(len(shown)):
@@ -258,8 +262,10 @@ plt.show()
 # %% [markdown]
 # Look before reading the numbers: in this run no painter draws a stripe, a check or a dot. They
 # lighten objects towards the average colour of their pattern (the object's colour mixed with
-# white), which is what a mean-squared-error fit does when it cannot draw the pattern itself; a
-# painter that reads the caption can know which objects to lighten. The PSNR gains below are that.
+# white), which is what a mean-squared-error fit does when it does not draw the pattern itself.
+# The caption changes how much they lighten, and not object by object: solid objects get
+# lightened too. The training curves above flattened early, so longer training of these small
+# painters is unlikely to change this; the PSNR gains below are that lightening.
 #
 # ## Held-out scenes, true and shuffled captions
 # PSNR on test scenes never seen in training, from the mean squared error over the whole set
@@ -392,9 +398,12 @@ lines = [
     "caption"
     + (". So the block gates the caption's affine *less* on the objects than around them; nothing in the training asks "
        "for either sign, and we have not measured why it chose this one." if side == "lower" else ".")
+    + f" The mask's level per scene stays between {level.min():.2f} and {level.max():.2f}: it scales the caption's "
+    "affine down everywhere rather than switching it on where an object is."
     + f" Its map keeps its shape when the caption changes: correlation {shape_kept:.2f} with the patterns swapped and "
-    f"{shape_without:.2f} with no caption at all, so the image sets *where*. Swapping the pattern words moves its level "
-    f"by {level_shift:.3f} per scene: the caption sets *how much*.",
+    f"{shape_without:.2f} with no caption at all, so the image sets *where*, and the mask does not single out the "
+    f"objects a caption describes: the design's *semantic* part is absent in this run. Swapping the pattern words "
+    f"moves its level by {level_shift:.3f} per scene: the caption sets *how much*.",
     f"- With true captions: SSA {results['ssa']['true caption']:.2f} dB, FiLM {results['film']['true caption']:.2f} dB, "
     f"`none` {results['none']['true caption']:.2f} dB. SSA minus FiLM {gap:+.2f} dB (95 % interval over {n} scenes, "
     f"{p.n_boot} resamples: {gap_low:+.3f} to {gap_high:+.3f}): "
@@ -404,8 +413,8 @@ lines = [
     + "), so this does not say which idea wins.",
     "- With shuffled captions: " + ", ".join(f"{f} {results[f]['shuffled caption']:.2f} dB" for f in ("film", "ssa"))
     + f" (`none` {results['none']['shuffled caption']:.2f} dB): "
-    + ("both fall below `none`, so the whole gain is the caption's, and a wrong caption paints wrong patterns, which "
-       "costs more than painting none."
+    + ("both fall below `none`: the gain does not survive shuffling, so it came from the caption, not from the extra "
+       "layers; a wrong caption lightens objects by the wrong amount, which costs more than not lightening them."
        if max(results[f]["shuffled caption"] for f in ("film", "ssa")) < results["none"]["shuffled caption"] else
        "a gain that falls away with the wrong caption was the caption's, not the extra layers'."),
     f"- `none` itself gains {results['none']['true caption'] - set_psnr(inputs, targets):+.2f} dB over its solid input "
@@ -421,8 +430,8 @@ display(Markdown("\n".join(lines)))
 #   can beat the one that does not, and shuffled captions tell a caption gain from a capacity gain.
 # - A pooled sentence vector hears a place word, but binds attributes to places less well (notebook
 #   03 measured both against chance). Our SSA mask reads both the
-#   image features and the caption (a caption query against per-pixel keys); in this run the image
-#   set *where* and the caption *how much* (the reading above). The *where* must come from the
-#   image features: with few image bits there is little to find. Notebook 05 puts these blocks
+#   image features and the caption (a caption query against per-pixel keys); in this run the
+#   caption's query did not change *where*, only the image features did, and the caption set *how
+#   much* (the reading above). With few image bits there is little for the image features to find. Notebook 05 puts these blocks
 #   in the hyperprior decoder (TCIC), measures them against a capacity-matched control at equal
 #   bits, and adds a block that binds words to places by their position.
