@@ -49,7 +49,10 @@
 # - **BD-rate / BD-PSNR** (Bjøntegaard delta): the average rate difference at equal quality (%,
 #   negative: fewer bits) and the average quality difference at equal rate (dB), between two curves.
 # - **DISTS** (full-reference, deep features like LPIPS) and **NIQE** (no-reference: how natural an
-#   image looks alone) appear in the table of metrics when their weights are present.
+#   image looks alone) appear in the table of metrics when the `pyiqa` package and its weights are
+#   present. **VIF (pixel)** is visual information fidelity computed on pixels (piq's VIFp).
+# - An uncalibrated LPIPS has its own scale (here far below published values): compare its values
+#   only with each other.
 # - **caption / image similarity**: cosine similarity, under the *judge*, between a reconstruction
 #   and its caption or its original (higher is better). The judge is pretrained CLIP when present,
 #   else a mini-CLIP trained like notebook 03's but with another seed on other scenes, so no codec
@@ -105,8 +108,8 @@ for w in weights_report():
 # %% [markdown]
 # ## The metrics and their names
 # `QualityMetrics` builds each metric once. Its `labels` are the names results are reported
-# under (FID and KID get theirs, with the features and patch size, once computed; MS-SSIM keeps
-# its five scales and names the window that fits: the standard 11-tap window needs a side over
+# under (FID and KID get theirs, with the features and patch size, once computed; MS-SSIM's label,
+# also filled in once computed, keeps its five scales and names the window that fits: the standard 11-tap window needs a side over
 # 160 px, so a 64 px image gets a 3-tap one); `unavailable` lists what could not be computed here, with the reason. Ten of them are
 # hand-crafted (piq: SSIM, VIF, FSIM, GMSD, MS-GMSD, HaarPSI, MDSI, VSI, SR-SIM, DSS) and need no
 # downloaded weights; with PSNR and MS-SSIM that is twelve offline. The semantic similarities use
@@ -124,8 +127,8 @@ with pd.option_context("display.max_colwidth", None):
 # %% [markdown]
 # ## The codecs
 # Pillow's JPEG and WebP at several qualities; the course's learned codecs at the ordinary rates
-# (λ printed below), shipped with the course (notebook 05 trains them): `learned notext` (TCIC's network without any
-# fusion block, trained with the TCIC recipe: the hyperprior architecture of notebook 02, but not
+# (λ printed below), shipped with the course (notebook 05 trains them): `learned notext` (TCIC's
+# network without its SSA blocks, trained with the TCIC recipe: the hyperprior architecture of notebook 02, but not
 # notebook 02's checkpoint) and `learned tcic` (SSA blocks, reads the caption stored in its file);
 # CompressAI's pretrained `bmshj2018-hyperprior` when its weights are in the torch hub cache.
 # Every point is a real file, measured with notebook 02's three rates: the payload (`bpp_latent`),
@@ -192,6 +195,25 @@ assert len(weight_free) >= (12 if p.data.image_size >= 41 else 10), (
     f"{12 if p.data.image_size >= 41 else 10}: {weight_free}")
 every_metric.round(4)
 
+# %% [markdown]
+# Do the axes agree? Take the WebP setting and the TCIC setting closest to each other in rate and
+# ask every metric which of the two is better:
+
+# %%
+webp_rows, tcic_rows = (summary[summary["codec"] == c].set_index("setting") for c in ("webp", "learned tcic"))
+gaps = np.abs(webp_rows["bpp_file"].to_numpy()[:, None] - tcic_rows["bpp_file"].to_numpy()[None, :])
+w, t = np.unravel_index(gaps.argmin(), gaps.shape)
+a, b = webp_rows.iloc[w], tcic_rows.iloc[t]
+prefers = {"webp": [], "learned tcic": []}
+for m in reported:
+    if np.isfinite(a[m]) and np.isfinite(b[m]) and a[m] != b[m]:
+        better_webp = a[m] > b[m] if direction(m) == "higher" else a[m] < b[m]
+        prefers["webp" if better_webp else "learned tcic"].append(metrics.labels[m].split(" (")[0])
+print(f"webp {webp_rows.index[w]} ({a['bpp_file']:.2f} bpp) against learned tcic {tcic_rows.index[t]} "
+      f"({b['bpp_file']:.2f} bpp):")
+for codec, names in prefers.items():
+    print(f"  better for {codec}: {', '.join(names) or 'none'}")
+
 # %%
 fig = rd_rp_figure(summary, metrics.labels, metrics=("psnr", "ms_ssim", "lpips", "fid", "clip_caption"),
                    x="bpp_file", title=f"CaptionedShapes test, {len(images)} images of {p.data.image_size} px, "
@@ -205,7 +227,7 @@ def best_at_lowest(metric):
     return lowest.idxmax() if direction(metric) == "higher" else lowest.idxmin()
 
 
-print("best at its own lowest rate: " + ", ".join(f"{metrics.labels[m].split(' (')[0]}: {best_at_lowest(m)}"
+print("best at its own lowest rate (different bits for each codec; TCIC's lowest is also the fewest): " + ", ".join(f"{metrics.labels[m].split(' (')[0]}: {best_at_lowest(m)}"
                                                    for m in ("psnr", "ms_ssim", "lpips", "fid", "clip_caption")
                                                    if m in summary))
 
@@ -219,8 +241,8 @@ print("best at its own lowest rate: " + ", ".join(f"{metrics.labels[m].split(' (
 # warning, naming the value it concerns, is printed next to its codec below): a tiny PSNR offset
 # on a flat curve becomes a huge BD-rate. The payload column shows what leaving the header out
 # would flatter; the last column counts TCIC's caption as sent (file + caption): the other columns
-# assume the decoder already has it. The second table asks the course's question directly: TCIC
-# against its own network without the caption.
+# assume the decoder already has it. The lines printed under the table ask the course's question
+# directly: TCIC against its own network without the caption.
 
 # %%
 import warnings
@@ -242,11 +264,13 @@ for name in summary["codec"].unique():
 bd_vs_webp = pd.DataFrame(bd_rows).set_index("codec")
 display(bd_vs_webp.round(2))
 twin = curve(summary, x="bpp_file", codec="learned notext")
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore")  # the two learned curves share their ranges
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
     caption_free = bd_rate(*twin, *curve(summary, x="bpp_file", codec="learned tcic"))
     caption_sent = bd_rate(*twin, *curve(summary, x="bpp_total", codec="learned tcic"))
     caption_psnr = bd_psnr(*twin, *curve(summary, x="bpp_file", codec="learned tcic"))
+for message in dict.fromkeys(str(w.message) for w in caught):
+    print(f"learned tcic against learned notext: {message}")
 print(f"learned tcic against learned notext (same network without the fusion blocks and the caption): BD-rate "
       f"{caption_free:+.1f} % and BD-PSNR {caption_psnr:+.2f} dB with the caption free at the decoder; BD-rate "
       f"{caption_sent:+.1f} % with it sent as UTF-8")
@@ -258,16 +282,17 @@ print(f"a caption can save at most H(T) = {h_t_bits:.1f} bits per scene, {h_t_bi
                   if -caption_free / 100 > 2 * h_t_bits / tcic_file_bits else "the BD-rate is within what a caption can give"))
 webp_tcic, webp_notext = bd_vs_webp.loc["learned tcic"], bd_vs_webp.loc["learned notext"]
 print(f"At equal PSNR, against WebP: learned tcic {webp_tcic.iloc[0]:+.0f} %, learned notext {webp_notext.iloc[0]:+.0f} % "
-      f"(files without the caption); with TCIC's caption counted, {webp_tcic.iloc[3]:+.0f} %: "
-      + ("the caption's UTF-8 bytes cost more than TCIC saves." if caption_sent > 0 else
-         "TCIC keeps its lead even paying for the caption."))
+      f"(files without the caption); with TCIC's caption counted, {webp_tcic.iloc[3]:+.0f} % against WebP but "
+      f"{caption_sent:+.0f} % against notext: "
+      + ("sent as UTF-8, the caption costs more than it saves." if caption_sent > 0 else
+         "TCIC keeps its lead over notext even paying for the caption."))
 
 # %% [markdown]
 # ## What the numbers look like
 # The same test scene from several codecs at their lowest rates (a 2x zoom of the half-size
 # square that holds the most object pixels; each title's rate is the file's, caption not counted).
 # The lowest rates differ (JPEG cannot go as low: its quantisation and Huffman tables, stored in
-# every file, alone cost more; its smallest file is printed below), and so do the kinds
+# every file, alone cost more; its lowest mean rate over the test scenes is printed below), and so do the kinds
 # of error: JPEG's blocks, WebP's smoothing, the learned codecs' own artefacts (a regular dot grid
 # from their upsampling layers). Each title gives the image's PSNR and LPIPS beside its rate.
 
@@ -279,10 +304,12 @@ scene_rows = rows[rows["image"] == 0].set_index(["codec", "setting"])  # this sc
 for name, s in first.items():
     x_hat, rates = reconstruct(s, x, caption, caption)
     scores = scene_rows.loc[(name, s.setting)]
-    panels[f"{name}\n{rates['bpp_file']:.2f} bpp\n{scores['psnr']:.1f} dB, LPIPS {scores['lpips']:.3f}"] = x_hat
+    lpips_name = "LPIPS (uncal.)" if "uncalibrated" in metrics.labels.get("lpips", "") else "LPIPS"
+    panels[f"{name}\n{rates['bpp_file']:.2f} bpp\n{scores['psnr']:.1f} dB, {lpips_name} {scores['lpips']:.3f}"] = x_hat
 crop_grid([panels], box=objects_crop(test_scenes[0], p.data.image_size, p.data.image_size // 2), zoom=2)
 plt.show()
-print(f"JPEG's smallest mean file here: {summary.loc[summary['codec'] == 'jpeg', 'bpp_file'].min():.2f} bpp")
+print(f"JPEG's lowest mean rate here (its lowest quality, mean over {len(images)} scenes): "
+      f"{summary.loc[summary['codec'] == 'jpeg', 'bpp_file'].min():.2f} bpp")
 
 # %% [markdown]
 # ## The Fréchet distance, by hand
@@ -367,6 +394,9 @@ on_photos = photo_summary.groupby("codec")["psnr"].agg(["min", "max"])
 print("PSNR on the photos, lowest to highest rate: " + "; ".join(f"{codec} {row['min']:.1f} to {row['max']:.1f} dB"
                                                                   for codec, row in on_photos.iterrows()))
 learned_best = on_photos.loc[["learned notext", "learned tcic"], "max"].max()
+print("on the photos TCIC is " + ("below" if on_photos.loc["learned tcic", "max"] < on_photos.loc["learned notext", "max"]
+                                  else "at or above") + " its text-free twin: captions outside what its mini-CLIP read "
+      "in training do not help it")
 print(f"the learned codecs' best PSNR on photos, {learned_best:.1f} dB, is "
       + ("below JPEG's and WebP's range: models trained on flat synthetic shapes do not carry to photos"
          if learned_best < on_photos.loc[["jpeg", "webp"], "min"].min() else "within JPEG's and WebP's range"))
@@ -389,7 +419,7 @@ notext = summary[summary["codec"] == "learned notext"]
 ax.plot(notext["bpp_total"], notext["psnr"], marker="s", label="learned notext (whole file)")
 ax.set_xlabel("bits per pixel (what each line counts: see the legend)")
 ax.set_ylabel("PSNR (dB)")
-ax.legend()
+ax.legend(loc="lower right")
 plt.show()
 information = np.mean([caption_information_bits(scene, split="test") for scene in test_scenes])
 pixels = p.data.image_size**2
@@ -419,7 +449,10 @@ assert (summary.loc[summary["codec"] == "learned notext", "bpp_caption"] == 0).a
 # ## What you learned, and what comes next
 # - Distortion, perception, realism and semantics are different axes; a metric is reported with
 #   the way it is better, the weights it used, and the image sizes it needs.
-# - FID is a Fréchet distance between feature Gaussians, biased upwards with few patches.
+# - FID is a Fréchet distance between feature Gaussians, biased upwards with few patches; KID
+#   compared with a set that holds each reconstruction's own original is biased down.
+# - BD-rate and BD-PSNR summarise two curves only where they overlap; the warnings say where a
+#   value extrapolates, and a BD-rate beyond what a caption can carry is not the caption's.
 # - A caption the decoder already holds is free; one that must be sent as text can cost more
 #   than the image at these sizes (notebook 05 counts it as H(T) bits instead).
 #
