@@ -45,8 +45,9 @@
 # - *rate*: the bits a file takes, usually in **bits per pixel (bpp)**; *distortion*: how far the
 #   decoded image is from the original (MSE, or PSNR in dB: higher is closer).
 # - *side information*: something the decoder knows besides the file, here the image's caption.
-# - *perception*: whether a decoded image looks real; LPIPS (a learned image distance) and FID/KID
-#   (distances between sets of images) measure it in notebook 07.
+# - *perception*: whether decoded images look real, measured by FID/KID (distances between sets of
+#   images); LPIPS, a learned distance between two images, is a perceptual kind of distortion
+#   (notebook 07).
 #
 # **Learning goals**
 # 1. Know the profile that sizes every later notebook, and why the default (`cpu`) is the one
@@ -203,7 +204,7 @@ if "google.colab" in sys.modules:
 # $-\log_2 p$ of what it names, with the object count (1-3), the objects' cells on a 3×3 grid
 # (a set: their order says nothing) and each object's shape, colour, size and pattern drawn
 # uniformly. Every scene with the same number of objects carries the same bits. The wording
-# ("plain" or "solid" fill, "checked" or "chequered") is drawn at random too, but carries no bits
+# ("plain" or "solid" fill, "checkered" or "chequered", the sentence's template and word order) is drawn at random too, but carries no bits
 # about the image. Real photos that ship with scikit-image, with captions written for this course,
 # are the offline real-image set (for evaluation only; notebooks 07 and 08 shrink them).
 
@@ -239,8 +240,11 @@ assert shapes[0][0].shape == (3, p.data.image_size, p.data.image_size), f"a scen
 # %% [markdown]
 # Where these bits come from, for a scene of $n$ objects: $\log_2 3$ for the count,
 # $\log_2\binom{9}{n}$ for which cells, and $n$ times the bits of one object's attributes.
-# And why they matter: the last lines below compare them with a whole scene's file at an
-# ordinary rate of notebook 02 and at the ultra-low rates of notebook 05 (example rates).
+# And why they matter: the caption is not in the file, the decoder gets it for free, so these bits
+# are the most a caption could save (the bound notebook 05 measures against). The last lines
+# below compare them with a whole scene's file at two assumed example rates, about notebook 02's
+# lowest ordinary rate and notebook 05's ultra-low ones (those notebooks measure the real ones).
+# The caption fixes the objects; the background's gradient must still be coded.
 
 # %%
 import math

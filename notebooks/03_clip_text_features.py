@@ -15,12 +15,15 @@
 # # 03 · CLIP text features: what the decoder will read
 #
 # In TCIC the decoder gets a caption's meaning from a **CLIP text encoder**; in the course's
-# design the codec's encoder never sees the caption (notebook 05 also tries it at both ends). This notebook opens that text encoder up: the BPE tokenizer,
+# design the codec's encoder never sees the caption (notebook 05 also tries giving it to the
+# encoder as well as the decoder). The captions describe CaptionedShapes scenes (notebook 00):
+# 64×64 synthetic scenes of 1-3 shapes with a colour, a size, a fill pattern and a place on a 3×3
+# grid. This notebook opens that text encoder up: the BPE tokenizer,
 # the text transformer, the contrastive objective that ties text to images, and a mini-CLIP
 # trained on CaptionedShapes (once, by `zoo.fetch`; the course ships the result), since OpenAI's
 # weights cannot be fetched offline. When
-# pretrained CLIP is on disk (after `tcic fetch-weights`, notebook 00), the same cells use it too
-# and compare.
+# pretrained CLIP is on disk (after `tcic fetch-weights`, notebook 00), the retrieval cell runs it
+# too and compares.
 #
 # **Learning goals**
 # 1. Read a caption as CLIP does: BPE tokens, a causal text transformer, a pooled embedding.
@@ -241,17 +244,18 @@ for attribute in ("pattern", "colour"):  # how often a point's nearest neighbour
           f"(a random other point: {chance:.0%})")
 
 # %% [markdown]
-# In this plane the captions group by pattern far more than by colour (the nearest-neighbour
-# shares above, against a random point's). That does not mean colour is lost: it may lie along
+# In this plane pattern forms cleaner groups than colour (the nearest-neighbour shares above),
+# though both are several times a random point's share; with a few dozen points, read this loosely. That does not mean colour is lost: it may lie along
 # other directions, which the test below checks all at once.
 #
 # ## Does a pooled caption say which attribute belongs to which object?
 # Take single-object test scenes and change one word group of each caption: its place, its
 # colour or its pattern. If the image still prefers its own caption, the embedding heard the
 # change. Write the measurement: the fraction of images whose embedding is closer (cosine) to
-# their true caption than to the altered one. Caption `k` and its altered version both belong to
-# image `k`; use the pooled caption vectors, `encoder.encode(captions)[1]`, and
-# `encoder.encode_image(images)`.
+# their true caption than to the altered one (a tie counts as not preferred: use `>`). Caption `k`
+# and its altered version both belong to image `k`; use the pooled caption vectors,
+# `encoder.encode(captions)[1]`, and `encoder.encode_image(images)`. The test reads both towers:
+# a miss can be the image tower's as well as the caption's.
 
 # %%
 def my_prefers_true_caption(encoder, images, true_captions, altered_captions) -> float:
@@ -338,16 +342,17 @@ words = lambda caption: sorted(re.findall(r"[\w-]+", caption))  # noqa: E731
 assert all(words(colours_swapped(i)) == words(test_set.caption(i)) for i in pairs), (  # the same words, rebound
     "swapping two colours should keep every word of the caption; the words changed in scenes "
     f"{[i for i in pairs if words(colours_swapped(i)) != words(test_set.caption(i))][:5]}")
-print({k: f"{v:.0%}" for k, v in preference.items()}, f"({len(single)} and {len(pairs)} scenes; chance 50%)")
+print({k: f"{v:.0%}" for k, v in preference.items()},
+      f"(one-object tests on {len(single)} scenes, the swap on {len(pairs)}; chance 50%)")
 if not p.smoke:  # a trained mini-CLIP hears at least the colour word
     assert preference["colour (one object)"] > 0.6, (
         f"the trained mini-CLIP should prefer the true colour word over a swapped one well above chance: {preference}")
 
 
 # %% [markdown]
-# Read these against chance (50 %), and like with like: on the same scenes of two or three
-# objects (the swap exchanges the first two objects' colours; the changed-word test replaces the
-# first object's colour), a changed colour
+# Read these against chance (50 %), and like with like. Below, two tests run on the same scenes of
+# two or three objects: (a) the first object's colour word replaced by a colour no object has;
+# (b) the first two objects' colours swapped, so every word stays and only the binding changes,
 # word (one no object has) against two colours swapped between objects (every word kept, each
 # colour now bound to the other object's shape, pattern and place). The reading, from this run:
 
@@ -367,8 +372,8 @@ for k, v in same_scenes.items():
 swapped = same_scenes["two colours swapped"]
 above_chance = (swapped - 0.5) / (0.25 / len(pairs)) ** 0.5  # standard errors above a coin flip
 display(Markdown(
-    f"A single object's place word is heard {preference['place (one object)']:.0%} of the time, so the pooled vector "
-    f"does say *where* one thing is. On the same scenes of several objects it notices a changed colour word "
+    f"A single object's place word is heard {preference['place (one object)']:.0%} of the time, so the mini-CLIP "
+    f"does tell *where* one thing is. On the same scenes of several objects it notices a changed colour word "
     f"{same_scenes['a colour word changed']:.0%} of the time and colours swapped between objects {swapped:.0%} "
     f"({above_chance:.1f} standard errors above chance, far from 100 %): "
     + ("what it partly loses is the binding, which attribute belongs to which object (measured on this mini-CLIP). A "
@@ -408,7 +413,7 @@ assert pooled.shape == (2, auto.dim), (
 # - CLIP reads BPE tokens with a causal transformer; the pooled embedding is the end token's
 #   feature, and every token has a feature of its own.
 # - A contrastive loss ties captions to images; retrieval measures how well.
-# - This mini-CLIP's pooled caption embedding hears a changed word better than a changed binding
+# - This mini-CLIP (both towers, with the pooled caption vector) hears a changed word better than a changed binding
 #   (which colour belongs to which object), as measured above: a decoder that must put things in
 #   their place may need the per-token features too (notebook 05's positional cross-attention
 #   reads them, and measures what it gains).

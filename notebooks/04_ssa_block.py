@@ -58,6 +58,7 @@ from IPython.display import Markdown, display
 from tcic_lib import zoo
 from tcic_lib.config import profile, seed_everything
 from tcic_lib.data import PATTERNS, CaptionedShapes, object_mask, render_scene
+from tcic_lib.data.shapes import PATTERN_PERIOD
 from tcic_lib.fusion import SSAFusion, TextCondition, build_fusion
 from tcic_lib.progress import tqdm
 
@@ -155,8 +156,12 @@ print("MySSA == tcic_lib.fusion.SSAFusion")
 # has; the caption does. This is a toy version of what TCIC's decoder faces at low rate,
 # where the bits were too few to carry the texture.
 #
-# The network: two convolutions, a fusion block, one convolution (starting at zero, so the
-# untrained network returns its input), added to its input. We train it three times, changing only
+# The network: two convolutions, a fusion block, then a per-pixel head (its last layer starting
+# at zero, so the untrained network returns its input), added to its input. The fills are drawn
+# on a grid anchored to the image (period `PATTERN_PERIOD` pixels), and a stack of small
+# convolutions cannot tell where in that period a pixel lies; so, like notebook 05's positional
+# features, the network also gets the phase: the sine and cosine of each pixel's row and column
+# at the pattern's period. We train it three times, changing only
 # the fusion: `none` (no caption), `film` (FiLM, Perez et al. 2018: $x(1 + \gamma(t)) + \beta(t)$,
 # the caption changes every pixel alike, with no mask and no normalisation) and `ssa` (the caption
 # acts where the mask says, on normalised features). The caption vectors are centred (the mean
@@ -186,18 +191,29 @@ def text_of(captions):
     return TextCondition(encoder.encode(captions)[1] - text_mean)
 
 
+def pattern_phase(x):
+    """(B, 4, H, W): sin and cos of each pixel's row and column at the fill pattern's period."""
+    b, _, h, w = x.shape
+    angle = 2 * torch.pi / PATTERN_PERIOD
+    rows, cols = torch.meshgrid(torch.arange(h, dtype=x.dtype), torch.arange(w, dtype=x.dtype), indexing="ij")
+    phase = torch.stack([(angle * rows).sin(), (angle * rows).cos(), (angle * cols).sin(), (angle * cols).cos()])
+    return phase.expand(b, -1, -1, -1)
+
+
 class PatternPainter(nn.Module):
     def __init__(self, fusion, channels=16):
         super().__init__()
-        self.head = nn.Sequential(nn.Conv2d(3, channels, 3, padding=1), nn.ReLU(),
+        self.head = nn.Sequential(nn.Conv2d(3 + 4, channels, 3, padding=1), nn.ReLU(),
                                   nn.Conv2d(channels, channels, 3, padding=1), nn.ReLU())
         self.fusion = build_fusion(fusion, channels, encoder.dim)
-        self.tail = nn.Conv2d(channels, 3, 3, padding=1)
-        nn.init.zeros_(self.tail.weight)  # start as the identity: output = solid input
-        nn.init.zeros_(self.tail.bias)
+        self.tail = nn.Sequential(nn.Conv2d(channels + 4, channels, 1), nn.ReLU(), nn.Conv2d(channels, 3, 1))
+        nn.init.zeros_(self.tail[-1].weight)  # start as the identity: output = solid input
+        nn.init.zeros_(self.tail[-1].bias)
 
     def forward(self, x, text):
-        return x + self.tail(self.fusion(self.head(x), text))
+        phase = pattern_phase(x)
+        features = self.fusion(self.head(torch.cat([x, phase], 1)), text)
+        return x + self.tail(torch.cat([features, phase], 1))
 
 
 def train_painter(fusion):
@@ -227,7 +243,7 @@ for fusion, losses in curves.items():
              linestyle="--" if fusion == "film" else "-")
 plt.xlabel("step")
 plt.ylabel("MSE, pixels in [0, 1]\n(training batches, running mean)")
-plt.title("the painters' training loss", fontsize=10)
+plt.title("the painters' training loss (running mean over 50 steps)", fontsize=10)
 plt.legend(loc="lower left")
 plt.show()
 print(f"{p.train.steps} steps, batches of {p.train.batch_size} from {len(train_set)} training scenes of "
@@ -258,14 +274,16 @@ for row in range(len(shown)):
         axes[row, col].axis("off")
 fig.tight_layout()
 plt.show()
+for row, i in enumerate(shown):
+    print(f"row {row + 1}: {captions[i]}\n       another scene's: {shuffled[i]}")
 
 # %% [markdown]
-# Look before reading the numbers: in this run no painter draws a stripe, a check or a dot. They
-# lighten objects towards the average colour of their pattern (the object's colour mixed with
-# white), which is what a mean-squared-error fit does when it does not draw the pattern itself.
-# The caption changes how much they lighten, and not object by object: solid objects get
-# lightened too. The training curves above flattened early, so longer training of these small
-# painters is unlikely to change this; the PSNR gains below are that lightening.
+# Look before reading the numbers. `none` cannot know which pattern an object has, so the best it
+# can do under mean squared error is a blend of all of them on every object. The painters that
+# read the caption can draw the named pattern, and where they do, they sometimes draw it on the
+# wrong object: the pooled sentence vector says which patterns the scene has, not which object has
+# which (notebook 03 measured that binding). With another scene's caption they draw that scene's
+# patterns.
 #
 # ## Held-out scenes, true and shuffled captions
 # PSNR on test scenes never seen in training, from the mean squared error over the whole set
@@ -414,7 +432,7 @@ lines = [
     "- With shuffled captions: " + ", ".join(f"{f} {results[f]['shuffled caption']:.2f} dB" for f in ("film", "ssa"))
     + f" (`none` {results['none']['shuffled caption']:.2f} dB): "
     + ("both fall below `none`: the gain does not survive shuffling, so it came from the caption, not from the extra "
-       "layers; a wrong caption lightens objects by the wrong amount, which costs more than not lightening them."
+       "layers; a wrong caption paints the wrong patterns, which costs more than `none`'s blend."
        if max(results[f]["shuffled caption"] for f in ("film", "ssa")) < results["none"]["shuffled caption"] else
        "a gain that falls away with the wrong caption was the caption's, not the extra layers'."),
     f"- `none` itself gains {results['none']['true caption'] - set_psnr(inputs, targets):+.2f} dB over its solid input "

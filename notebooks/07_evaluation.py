@@ -22,7 +22,8 @@
 # - **perceptual distance**: LPIPS (deep features of the two images);
 # - **realism of the set**: FID and KID between patches of originals and reconstructions;
 # - **semantic distortion** (TCIC's term): does the reconstruction still match its caption
-#   and its original in CLIP's embedding space?
+#   and its original in CLIP's embedding space? Reported here as similarities (higher is less
+#   semantic distortion).
 #
 # Every metric here comes from its library (pytorch_msssim, piq, lpips, torchmetrics, open_clip)
 # and is reported under an honest name: when its pretrained weights are missing it says so and
@@ -109,10 +110,11 @@ for w in weights_report():
 # ## The metrics and their names
 # `QualityMetrics` builds each metric once. Its `labels` are the names results are reported
 # under (FID and KID get theirs, with the features and patch size, once computed; MS-SSIM's label,
-# also filled in once computed, keeps its five scales and names the window that fits: the standard 11-tap window needs a side over
-# 160 px, so a 64 px image gets a 3-tap one); `unavailable` lists what could not be computed here, with the reason. Ten of them are
+# also filled in once computed, keeps its five scales and names the window that fits: five scales halve the side four times,
+# so the standard 11-tap window needs a side over (11 - 1)·2⁴ = 160 px, and a 64 px image gets a
+# 3-tap one); `unavailable` lists what could not be computed here, with the reason. Ten of them are
 # hand-crafted (piq: SSIM, VIF, FSIM, GMSD, MS-GMSD, HaarPSI, MDSI, VSI, SR-SIM, DSS) and need no
-# downloaded weights; with PSNR and MS-SSIM that is twelve offline. The semantic similarities use
+# downloaded weights; with PSNR and MS-SSIM that is twelve that need no weights at all. The semantic similarities use
 # a CLIP the codecs do not read (pretrained when present, else a second mini-CLIP): the one they
 # read would judge them in a circle.
 
@@ -187,13 +189,13 @@ summary[[c for c in columns if c in summary]].round(4)
 # %%
 reported = [m for m in metrics.labels if m in summary and summary[m].notna().any()]
 every_metric = summary.set_index(["codec", "setting"])[reported]
-every_metric.columns = [f"{metrics.labels[m]} ({direction(m)} is better)" for m in reported]
+every_metric.columns = [f"{metrics.labels[m].split(' (')[0]} ({direction(m)})" for m in reported]
 weight_free = [m for m in (*HANDCRAFTED, "psnr", "ms_ssim") if m in reported]
 print(f"{len(reported)} metrics reported, {len(weight_free)} of them with no downloaded weights")
 assert len(weight_free) >= (12 if p.data.image_size >= 41 else 10), (
     f"only {len(weight_free)} weight-free metrics reported at {p.data.image_size} px, expected at least "
     f"{12 if p.data.image_size >= 41 else 10}: {weight_free}")
-every_metric.round(4)
+every_metric.T.round(4)  # one column per codec setting; the labels' details are in the table of metrics above
 
 # %% [markdown]
 # Do the axes agree? Take the WebP setting and the TCIC setting closest to each other in rate and
@@ -213,6 +215,8 @@ print(f"webp {webp_rows.index[w]} ({a['bpp_file']:.2f} bpp) against learned tcic
       f"({b['bpp_file']:.2f} bpp):")
 for codec, names in prefers.items():
     print(f"  better for {codec}: {', '.join(names) or 'none'}")
+print("the axes " + ("disagree: at one rate, some metrics rank WebP first and others TCIC, so a single metric "
+                     "cannot rank these codecs" if prefers["webp"] and prefers["learned tcic"] else "agree here"))
 
 # %%
 fig = rd_rp_figure(summary, metrics.labels, metrics=("psnr", "ms_ssim", "lpips", "fid", "clip_caption"),
@@ -233,6 +237,9 @@ print("best at its own lowest rate (different bits for each codec; TCIC's lowest
 
 # %% [markdown]
 # ## BD-rate and BD-PSNR, always together
+# A caption can save at most its information content $H(T)$ (notebook 05; computed from the
+# caption generator's choices, notebook 00), which the lines under the table compare with.
+#
 # Against WebP as the anchor, on files without the caption (`bpp_file`, notebook 02's names:
 # a learned codec's payload leaves out its header, a WebP file includes its own, so payloads would
 # flatter the learned codecs). BD-PSNR is the average PSNR gap at equal rate, defined only where
@@ -278,7 +285,7 @@ h_t_bits = np.mean([caption_information_bits(scene, split="test") for scene in t
 tcic_file_bits = summary.loc[summary["codec"] == "learned tcic", "bpp_file"].mean() * p.data.image_size**2
 print(f"a caption can save at most H(T) = {h_t_bits:.1f} bits per scene, {h_t_bits / tcic_file_bits:.0%} of a TCIC file "
       "here: " + (f"a BD-rate of {caption_free:+.0f} % is far beyond it, so it is not the caption's information but the "
-                  "fusion blocks and their training; notebook 05's capacity-matched control separates the two"
+                  "SSA blocks and their training; notebook 05's capacity-matched control separates the two"
                   if -caption_free / 100 > 2 * h_t_bits / tcic_file_bits else "the BD-rate is within what a caption can give"))
 webp_tcic, webp_notext = bd_vs_webp.loc["learned tcic"], bd_vs_webp.loc["learned notext"]
 print(f"At equal PSNR, against WebP: learned tcic {webp_tcic.iloc[0]:+.0f} %, learned notext {webp_notext.iloc[0]:+.0f} % "
@@ -395,8 +402,8 @@ print("PSNR on the photos, lowest to highest rate: " + "; ".join(f"{codec} {row[
                                                                   for codec, row in on_photos.iterrows()))
 learned_best = on_photos.loc[["learned notext", "learned tcic"], "max"].max()
 print("on the photos TCIC is " + ("below" if on_photos.loc["learned tcic", "max"] < on_photos.loc["learned notext", "max"]
-                                  else "at or above") + " its text-free twin: captions outside what its mini-CLIP read "
-      "in training do not help it")
+                                  else "at or above") + " its text-free twin; this run cannot tell whether the captions "
+      "(words its mini-CLIP never read) or the SSA blocks make the difference")
 print(f"the learned codecs' best PSNR on photos, {learned_best:.1f} dB, is "
       + ("below JPEG's and WebP's range: models trained on flat synthetic shapes do not carry to photos"
          if learned_best < on_photos.loc[["jpeg", "webp"], "min"].min() else "within JPEG's and WebP's range"))
@@ -449,8 +456,8 @@ assert (summary.loc[summary["codec"] == "learned notext", "bpp_caption"] == 0).a
 # ## What you learned, and what comes next
 # - Distortion, perception, realism and semantics are different axes; a metric is reported with
 #   the way it is better, the weights it used, and the image sizes it needs.
-# - FID is a Fréchet distance between feature Gaussians, biased upwards with few patches; KID
-#   compared with a set that holds each reconstruction's own original is biased down.
+# - FID is a Fréchet distance between feature Gaussians, biased upwards with few patches; FID and
+#   KID compared with a set that holds each reconstruction's own original are biased down.
 # - BD-rate and BD-PSNR summarise two curves only where they overlap; the warnings say where a
 #   value extrapolates, and a BD-rate beyond what a caption can carry is not the caption's.
 # - A caption the decoder already holds is free; one that must be sent as text can cost more

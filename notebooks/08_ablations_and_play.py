@@ -103,7 +103,7 @@ rows = run_grid(encoder, p, fusions=("none", "concat", "film", "ssa", "xattn"), 
 rows["fusion"] = rows["fusion"].replace({"none": "notext"})  # the fusion, told apart from the `none` condition
 table = cost_table(rows)
 objects = rows.drop_duplicates("image")["objects"].sum() if "objects" in rows else float("nan")
-print(f"{rows['image'].nunique()} test scenes ({objects:.0f} objects) per cell; one training seed per fusion")
+print(f"{rows['image'].nunique()} test scenes ({objects:.0f} objects) per row of the table; one training seed per fusion")
 table.round(3)
 
 # %%
@@ -115,7 +115,7 @@ else:
     for fusion, row in true.set_index("fusion").iterrows():
         axes[0].scatter(row["bpp_latent"], row["psnr"], label=fusion)
     axes[0].set_xlabel("latent bits per pixel")
-    axes[0].set_ylabel("PSNR (dB), true caption")
+    axes[0].set_ylabel("PSNR (dB); caption models: true caption")
     axes[0].legend()
 costs = table.xs(middle, level="lmbda").xs("true", level="condition")[["cost_of_shuffled", "cost_of_none"]]
 costs.rename(columns={"cost_of_shuffled": "shuffled caption", "cost_of_none": "no caption"}).plot.bar(ax=axes[1], rot=0)
@@ -142,8 +142,11 @@ def reading(fusion, row):
     if without < no_text:
         return line + (f": with no caption it decodes at {without:.2f} dB, below `notext`; despite caption dropout it "
                        "has not learned to decode without one.")
+    kept = (without - no_text) / (row["psnr"] - no_text) if row["psnr"] > no_text else float("nan")
     return line + (f": even with no caption it decodes at {without:.2f} dB, {without - no_text:+.2f} dB against `notext`, "
-                   "so most of its lead is not the caption's (the extra layers, or this seed).")
+                   + ("so most of its lead is not the caption's (the extra layers, or this seed)." if kept > 0.5 else
+                      f"so {kept:.0%} of its lead survives without the caption and the rest needs it (reliance, which is "
+                      "not proof of benefit)."))
 
 
 display(Markdown("\n".join(reading(fusion, row) for fusion, row in at_middle.iterrows())))
@@ -158,7 +161,7 @@ display(Markdown("\n".join(reading(fusion, row) for fusion, row in at_middle.ite
 #   does change may still gain nothing from it (notebook 05's control relies on captions it was
 #   trained on and has learned nothing from them).
 # - `notext` has no caption path: its costs are zero by construction, a check on the table.
-# - A wrong caption misleads: with one, the caption models read fewer objects right
+# - A wrong caption misleads: with one, the models that read their caption read fewer objects right
 #   (`attributes_accuracy`) and lose most on the patterned objects (`psnr_patterned`). No caption
 #   is what caption dropout trained them for, so for most fusions it costs less than a wrong one;
 #   a fusion for which it costs more has not learned dropout's lesson.
@@ -198,9 +201,10 @@ toy = pd.DataFrame({"codec": "TCIC", "setting": "λ=0.1", "variant": "tcic", "fu
                     "condition": ["true", "true", "shuffled", "shuffled"], "image": [0, 1, 0, 1],
                     "bpp_latent": 0.1, "psnr": [30.0, 32.0, 29.0, 30.0]})
 other = toy.assign(fusion="ssa", psnr=[10.0, 10.0, 40.0, 40.0])  # another fusion in the same table
-cost = my_cost_of(pd.concat([toy, other]), "film", 0.1, "shuffled")
+other_rate = toy.assign(lmbda=0.2, psnr=[10.0, 10.0, 40.0, 40.0])  # and the same fusion at another rate
+cost = my_cost_of(pd.concat([toy, other, other_rate]), "film", 0.1, "shuffled")
 assert abs(cost + 1.5) > 1e-9, "the sign: the cost is PSNR with the true caption minus PSNR with the other one"
-assert abs(cost - 1.5) < 1e-9, f"{cost}: keep only the rows of this fusion and rate, then true minus `condition`"
+assert abs(cost - 1.5) < 1e-9, f"{cost}: keep only the rows of this fusion *and* this rate, then true minus `condition`"
 assert abs(my_cost_of(toy, "film", 0.1, "shuffled") - cost_table(toy).loc[("film", 0.1, "true"), "cost_of_shuffled"]) < 1e-9, (
     "your cost differs from the library's cost_table on the toy table")
 print("cost of a condition: ok")
@@ -211,6 +215,7 @@ for fusion in ("film", "ssa"):
         assert abs(my_cost_of(rows, fusion, middle, condition)
                    - table.loc[(fusion, middle, "true"), f"cost_of_{condition}"]) < 1e-9, (
             f"{fusion}, {condition} caption: your cost differs from the library's cost_table on the grid")
+print("cost on the grid, shuffled and no caption: ok")
 
 # %% [markdown]
 # ## The playground
@@ -228,6 +233,8 @@ for fusion in ("film", "ssa"):
 # %%
 images, captions, scenes = shapes_test_scenes(p)
 tcic_models = {r.settings["train"]["lmbda"]: zoo.fetch(r, encoder, progress=False) for r in plan.playground_models(p, encoder)}
+print("the playground's rates: " + ", ".join(f"λ={lmbda:g} ({'positional cross-attention' if lmbda in p.low_lmbdas else 'SSA'})"
+                                              for lmbda in sorted(tcic_models)) + f"; the middle one, λ={middle:g}, is the grid's")
 playground = CaptionPlayground(tcic_models, encoder, images, captions)
 
 scene = scenes[0]
@@ -251,7 +258,7 @@ for lmbda in (p.lowest_lmbda, middle):
     where = max(on, key=on.get)
     lines.append(f"- λ={lmbda:g} ({'positional cross-attention' if lmbda in p.low_lmbdas else 'SSA'}), file "
                  f"{original.bpp:.3f} bpp either way: the decoded pixels change by {change.mean():.4f} on average "
-                 f"(0-1 scale); most on the object at the {where} ({on[where]:.3f})"
+                 f"(0-1 scale); most on the object at the {where} ({on[where]:.3f}, {on[where] * 255:.0f} of 255 levels)"
                  + (f", the one the edit names ({on[where] * 255:.0f} of 255 levels on average: "
                     + ("visible, by the course's rule of thumb of 20 levels on a flat patch)." if on[where] * 255 >= 20
                        else "under the course's rule of thumb of 20 levels for a visible change on a flat patch).")
@@ -329,7 +336,7 @@ plt.show()
 # | 05, 07, 08 | `tcic-ssa`, `control-ssa`, `notext` | ordinary rates (SSA); 07's `learned notext` is this `notext`, not 02's `hyperprior` |
 # | 05 | `conditional` | the caption at both ends (encoder and means), several seeds |
 # | 06 | `gan-tcic-<fusion>-<textD, plainD or noadv>-seed<s>` | decoders of notebook 05's TCIC fine-tuned with a text D, a plain D or no adversary (files unchanged); three seeds at the ultra-low rate |
-# | 08 | the grid | one TCIC per fusion block at the middle rate |
+# | 08 | the grid | one TCIC per fusion block at the middle rate, and `notext`; its `ssa` model is the playground's SSA model at that rate |
 # | 08 | the playground | notebook 05's TCIC (seed 0): positional cross-attention at the ultra-low rates, SSA above |
 #
 # `tcic models` lists the named ones with their rates and test numbers; `checkpoints/README.md`
@@ -361,7 +368,7 @@ plt.show()
 #
 # **The course in one paragraph.** TCIC codes an image with a learned hyperprior codec whose
 # decoder also reads a caption through CLIP features (notebooks 01-04). A caption can save at most
-# what it tells about the image, $I(X;T) \le H(T)$ bits (notebook 05): next to the thousand-odd bits
+# what it tells about the image, $I(X;T) \le H(T)$ bits (notebook 05, about twenty per scene here): next to the thousand-odd bits
 # a scene takes at ordinary rates (the grid's bpp times the scene's pixels) that is little, but at the ultra-low rates, where image bits are
 # scarce, a decoder that reads the caption's words by position can draw more of what the caption
 # names (when it binds them to the right place; the playground above says, for one file at each rate, where the edit landed);
