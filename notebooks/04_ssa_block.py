@@ -416,8 +416,10 @@ lines = [
     "caption"
     + (". So the block gates the caption's affine *less* on the objects than around them; nothing in the training asks "
        "for either sign, and we have not measured why it chose this one." if side == "lower" else ".")
-    + f" The mask's level per scene stays between {level.min():.2f} and {level.max():.2f}: it scales the caption's "
-    "affine down everywhere rather than switching it on where an object is."
+    + f" The mask's level per scene stays between {level.min():.2f} and {level.max():.2f}: "
+    + ("it is nearly open everywhere, so the block acts almost like FiLM on normalised features."
+       if level.min() > 0.7 else "it scales the caption's affine down everywhere rather than switching it on where an "
+       "object is.")
     + f" Its map keeps its shape when the caption changes: correlation {shape_kept:.2f} with the patterns swapped and "
     f"{shape_without:.2f} with no caption at all, so the image sets *where*, and the mask does not single out the "
     f"objects a caption describes: the design's *semantic* part is absent in this run. Swapping the pattern words "

@@ -183,9 +183,10 @@ print(inspect.getsource(GANTraining.step))
 # - **text D**: TCIC with the text-conditional discriminator (the paper's claim);
 # - **plain D**: TCIC with the same discriminator minus its caption term; with no caption there is
 #   no wrong-caption term either (its hinge loss is real against reconstructed), and its gradient
-#   penalty is on the image only. So text D against plain D changes two things: the caption, and
-#   the weight of the "reconstruction is fake" term (half of the fake side for the text D, all of
-#   it for the plain D). A difference between them may come from either;
+#   penalty is on the image only. So text D against plain D changes three things: the caption, the
+#   weight of the "reconstruction is fake" term (half of the fake side for the text D, all of it
+#   for the plain D), and what the penalty's gradient is taken over. A difference between them may
+#   come from any of the three;
 # - **no adversary**: TCIC fine-tuned with the same loop and losses but the adversarial weight
 #   at zero. The RD model's decoder was trained on noisy latents and decodes rounded ones, and
 #   the fine-tuning adds an LPIPS term: both move PSNR and LPIPS by themselves (either way), and
@@ -507,7 +508,7 @@ print(f"with the caption held fixed, being a reconstruction lowers the score by 
 
 # %% [markdown]
 # ## Reading the results
-# Written by the cell from the numbers above (nothing typed in): first the headline over seeds,
+# Written by the cell from the numbers above (every number computed, each verdict chosen by a test on them): first the headline over seeds,
 # then the one-seed detail at both rates.
 
 # %%
@@ -595,9 +596,15 @@ if study is not None:
         "- **In plain words.** Most of the texture comes from fine-tuning itself (pattern contrast kept "
         f"{fmt(texture_ft, 3)}), not from the adversary ({fmt(texture_adv, 3)} on top); the adversary's own effect is "
         f"on the realism of the set: KID {fmt(kid_text, 3)} with the text D and {fmt(kid_plain, 3)} with the plain D, "
-        "below the twin in every seed, while the high-frequency energy kept is "
-        f"{'lower' if diff('high-frequency energy kept', text_d, twin).median() < 0 else 'higher'} than the twin's "
-        "(realism here is not more fine detail). The caption in D adds "
+        + ("below the twin in every seed" if all((diff("kid", r, twin) < 0).all() for r in (text_d, plain_d))
+           else "below the twin in some seeds only")
+        + ", while the high-frequency energy kept is "
+        f"{'lower' if diff('high-frequency energy kept', text_d, twin).median() < 0 else 'higher'} than the twin's"
+        + (" (realism here is not more fine detail)" if diff("high-frequency energy kept", text_d, twin).median() < 0
+           else "")
+        + ". The caption similarity moves with KID (fine-tuning alone lowers it, either adversary raises it, the plain "
+        "D's included, which never reads a caption): under the judge's features, which KID uses too, it tracks realism "
+        "more than the caption. The caption in D adds "
         f"{caption_gain.median():.1f} points of objects right and makes KID "
         f"{'worse' if (caption_kid > 0).all() else 'better' if (caption_kid < 0).all() else 'no different'} than "
         f"the plain D's in {'every seed' if (caption_kid > 0).all() or (caption_kid < 0).all() else 'some seeds'}: "
@@ -613,8 +620,8 @@ if study is not None:
                  f"plain D's KID is the lower of the two: {fmt(kid_plain, 3)} against {fmt(kid_text, 3)}"
                  + ("" if plain_d in adversary_goal else
                     f"; the plain D misses only by its objects right, "
-                    f"{spread(diff('attributes', plain_d, twin), 1, 100)} points against its twin, a loss within the "
-                    "seeds' spread" if apart(plain_d, twin) and diff("kid", plain_d, twin).median() < 0 else "")
+                    f"{spread(diff('attributes', plain_d, twin), 1, 100)} points against its twin, less than a point"
+                    if apart(plain_d, twin) and diff("kid", plain_d, twin).median() < 0 else "")
                  + f"); a text D "
                  f"that reads >= {caption_goal} points more objects right than a plain D in the median, above 0 in every "
                  f"seed: {'met' if caption_gain.median() >= caption_goal and (caption_gain > 0).all() else 'not met'}.")

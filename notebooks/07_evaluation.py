@@ -215,8 +215,13 @@ print(f"webp {webp_rows.index[w]} ({a['bpp_file']:.2f} bpp) against learned tcic
       f"({b['bpp_file']:.2f} bpp):")
 for codec, names in prefers.items():
     print(f"  better for {codec}: {', '.join(names) or 'none'}")
-print("the axes " + ("disagree: at one rate, some metrics rank WebP first and others TCIC, so a single metric "
-                     "cannot rank these codecs" if prefers["webp"] and prefers["learned tcic"] else "agree here"))
+handcrafted = {metrics.labels[m].split(" (")[0] for m in HANDCRAFTED if m in metrics.labels}
+for codec, names in prefers.items():
+    crafted = [n for n in names if n in handcrafted]
+    print(f"  {codec}'s: {len(crafted)} hand-crafted (structure, gradient, saliency), {len(names) - len(crafted)} others")
+print("the metrics disagree at one rate, " + ("and along family lines: " if prefers["webp"] and set(prefers["webp"]) <= handcrafted
+                                              else "") + "no single metric ranks these codecs for all the axes"
+      if prefers["webp"] and prefers["learned tcic"] else "the metrics agree here")
 
 # %%
 fig = rd_rp_figure(summary, metrics.labels, metrics=("psnr", "ms_ssim", "lpips", "fid", "clip_caption"),
@@ -278,7 +283,7 @@ with warnings.catch_warnings(record=True) as caught:
     caption_psnr = bd_psnr(*twin, *curve(summary, x="bpp_file", codec="learned tcic"))
 for message in dict.fromkeys(str(w.message) for w in caught):
     print(f"learned tcic against learned notext: {message}")
-print(f"learned tcic against learned notext (same network without the fusion blocks and the caption): BD-rate "
+print(f"learned tcic against learned notext (same network without the SSA blocks and the caption): BD-rate "
       f"{caption_free:+.1f} % and BD-PSNR {caption_psnr:+.2f} dB with the caption free at the decoder; BD-rate "
       f"{caption_sent:+.1f} % with it sent as UTF-8")
 h_t_bits = np.mean([caption_information_bits(scene, split="test") for scene in test_scenes])
@@ -419,11 +424,12 @@ print(f"the learned codecs' best PSNR on photos, {learned_best:.1f} dB, is "
 # %%
 tcic_points = summary[summary["codec"] == "learned tcic"]
 fig, ax = plt.subplots(figsize=(6, 4))
-ax.plot(tcic_points["bpp_total"] - tcic_points["bpp_caption"], tcic_points["psnr"], marker="o",
+ax.plot(tcic_points["bpp_total"] - tcic_points["bpp_caption"], tcic_points["psnr"], marker="o", color="tab:red",
         label="tcic, caption free at the decoder")
-ax.plot(tcic_points["bpp_total"], tcic_points["psnr"], marker="o", label="tcic, caption sent as UTF-8")
+ax.plot(tcic_points["bpp_total"], tcic_points["psnr"], marker="o", color="tab:red", linestyle="--",
+        label="tcic, caption sent as UTF-8")
 notext = summary[summary["codec"] == "learned notext"]
-ax.plot(notext["bpp_total"], notext["psnr"], marker="s", label="learned notext (whole file)")
+ax.plot(notext["bpp_total"], notext["psnr"], marker="s", color="tab:green", label="learned notext (whole file)")
 ax.set_xlabel("bits per pixel (what each line counts: see the legend)")
 ax.set_ylabel("PSNR (dB)")
 ax.legend(loc="lower right")
@@ -459,7 +465,7 @@ assert (summary.loc[summary["codec"] == "learned notext", "bpp_caption"] == 0).a
 # - FID is a Fréchet distance between feature Gaussians, biased upwards with few patches; FID and
 #   KID compared with a set that holds each reconstruction's own original are biased down.
 # - BD-rate and BD-PSNR summarise two curves only where they overlap; the warnings say where a
-#   value extrapolates, and a BD-rate beyond what a caption can carry is not the caption's.
+#   value rests on a small shared part, and a BD-rate beyond what a caption can carry is not the caption's.
 # - A caption the decoder already holds is free; one that must be sent as text can cost more
 #   than the image at these sizes (notebook 05 counts it as H(T) bits instead).
 #

@@ -57,7 +57,7 @@ from IPython.display import Markdown, display
 from tcic_lib import plan, zoo
 from tcic_lib.ablate import cost_table, run_grid
 from tcic_lib.config import profile, seed_everything
-from tcic_lib.data import COLOURS, PATTERNS, PHOTO_CAPTIONS, caption_for, object_mask
+from tcic_lib.data import COLOURS, PATTERNS, PHOTO_CAPTIONS, caption_for, caption_information_bits, object_mask
 from tcic_lib.evaluate import shapes_test_scenes
 from tcic_lib.metrics import psnr
 from tcic_lib.plots import curves
@@ -143,13 +143,19 @@ def reading(fusion, row):
         return line + (f": with no caption it decodes at {without:.2f} dB, below `notext`; despite caption dropout it "
                        "has not learned to decode without one.")
     kept = (without - no_text) / (row["psnr"] - no_text) if row["psnr"] > no_text else float("nan")
-    return line + (f": even with no caption it decodes at {without:.2f} dB, {without - no_text:+.2f} dB against `notext`, "
-                   + ("so most of its lead is not the caption's (the extra layers, or this seed)." if kept > 0.5 else
-                      f"so {kept:.0%} of its lead survives without the caption and the rest needs it (reliance, which is "
-                      "not proof of benefit)."))
+    return line + (f": even with no caption it decodes at {without:.2f} dB, {without - no_text:+.2f} dB against `notext`: "
+                   f"{kept:.0%} of its lead survives without the caption (one seed; what needs the caption is reliance, "
+                   "not proof of benefit).")
 
 
 display(Markdown("\n".join(reading(fusion, row) for fusion, row in at_middle.iterrows())))
+h_t = np.mean([caption_information_bits(s, split="test") for s in shapes_test_scenes(p)[2]])
+fewest = at_middle["bpp_latent"].idxmin()
+bits_gap = (no_text_bpp - at_middle.loc[fewest, "bpp_latent"]) * p.data.image_size**2
+print(f"a caption can save at most H(T) = {h_t:.1f} bits per scene; {fewest} spends {bits_gap:.0f} bits per scene "
+      f"fewer than `notext` at this λ" + (f", {bits_gap / h_t:.0f} times that: differences of this size between fusions "
+                                           "are the layers and the training, not the caption's information"
+                                           if bits_gap > 2 * h_t else ""))
 
 # %% [markdown]
 # ## Reading the grid honestly
@@ -234,7 +240,8 @@ print("cost on the grid, shuffled and no caption: ok")
 images, captions, scenes = shapes_test_scenes(p)
 tcic_models = {r.settings["train"]["lmbda"]: zoo.fetch(r, encoder, progress=False) for r in plan.playground_models(p, encoder)}
 print("the playground's rates: " + ", ".join(f"λ={lmbda:g} ({'positional cross-attention' if lmbda in p.low_lmbdas else 'SSA'})"
-                                              for lmbda in sorted(tcic_models)) + f"; the middle one, λ={middle:g}, is the grid's")
+                                              for lmbda in sorted(tcic_models))
+      + f"; λ={middle:g}, the middle of the SSA rates, is the grid's")
 playground = CaptionPlayground(tcic_models, encoder, images, captions)
 
 scene = scenes[0]
@@ -292,7 +299,7 @@ playground.panel()  # interactive in Jupyter / Colab (an exported page shows onl
 # CompressAI's pretrained hyperprior (`tcic fetch-weights`, then `--model bmshj2018-hyperprior`) is
 # the real-photo codec. The same from the command line:
 # `tcic compress my.png -o my.tcic --model tcic-ssa --quality 2 --caption "..."` (`--quality`
-# counts the model's rates from 1, the lowest, so 2 is the middle one used here; `tcic models`
+# counts `tcic-ssa`'s rates from 1, the lowest, so 2 is the middle one used here; `tcic models`
 # lists them).
 
 # %%

@@ -86,7 +86,7 @@ def overlap(a: np.ndarray, b: np.ndarray) -> float:
 def _warn_if_unreliable(a: np.ndarray, b: np.ndarray, axis: str, what: str) -> None:
     shared = overlap(a, b)
     if 0 < shared < 0.5:  # none shared: the value is undefined (NaN), and says so below
-        warnings.warn(f"curves share only {shared:.0%} of their {axis} range: the {what} value extrapolates",
+        warnings.warn(f"curves share only {shared:.0%} of their {axis} range: the {what} value rests on that part only",
                       stacklevel=3)
     if min(np.ptp(a), np.ptp(b)) < 0.5 and axis == "PSNR":
         warnings.warn("a curve spans under 0.5 dB: small PSNR offsets become huge BD-rates; read BD-PSNR",
