@@ -602,9 +602,11 @@ if study is not None:
         f"{'lower' if diff('high-frequency energy kept', text_d, twin).median() < 0 else 'higher'} than the twin's"
         + (" (realism here is not more fine detail)" if diff("high-frequency energy kept", text_d, twin).median() < 0
            else "")
-        + ". The caption similarity moves with KID (fine-tuning alone lowers it, either adversary raises it, the plain "
-        "D's included, which never reads a caption): under the judge's features, which KID uses too, it tracks realism "
-        "more than the caption. The caption in D adds "
+        + (". The caption similarity moves with KID (fine-tuning alone lowers it, either adversary raises it, the plain "
+           "D's included, which never reads a caption): under the judge's features, which KID uses too, it tracks realism "
+           "more than the caption" if diff("caption similarity", twin, "RD only").median() < 0
+           and all(diff("caption similarity", r, twin).median() > 0 for r in (text_d, plain_d)) else "")
+        + ". The caption in D adds "
         f"{caption_gain.median():.1f} points of objects right and makes KID "
         f"{'worse' if (caption_kid > 0).all() else 'better' if (caption_kid < 0).all() else 'no different'} than "
         f"the plain D's in {'every seed' if (caption_kid > 0).all() or (caption_kid < 0).all() else 'some seeds'}: "
