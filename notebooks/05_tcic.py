@@ -493,8 +493,9 @@ budget.round(3)
 # Every number is the **median over training seeds**, with the seeds' range and a 95 % **image
 # interval** (a paired bootstrap over the test scenes of that median: the same resampled scenes for
 # every seed and model). With $n$ seeds the range holds the median over all possible seeds with
-# probability $1 - 2^{1-n}$: 94 % for 5, 75 % for 3. An image interval is NaN where over a tenth
-# of the resampled scene sets put TCIC outside the range the envelope measured (section 13 says so
+# probability $1 - 2^{1-n}$: 94 % for 5, 75 % for 3. An image interval is NaN where, in over a
+# tenth of the resampled scene sets, the envelope cannot be interpolated at TCIC's quality (outside
+# its measured range, or between two of its points more than 2x apart in rate; section 13 says so
 # in words). The two rows of bits saved are measured against the **text-free envelope**, the best
 # decode of any text-free model at each rate (section 7 builds it): a seed above $H(T)$ there beats
 # the envelope, not the bound.
@@ -826,7 +827,7 @@ def saved_text(ledger_row, what="TCIC"):
     """Bits saved against the envelope with its intervals, or the bounds where the envelope cannot be interpolated."""
     if ledger_row["inside anchor curve"]:
         undefined = not np.isfinite(ledger_row["saved 95% low"])  # too many resamples fall outside the envelope
-        images = ("no image interval: over a tenth of the image resamples fall outside the envelope's range"
+        images = ("no image interval: in over a tenth of the image resamples the envelope cannot be interpolated there"
                   if undefined else f"image interval {ledger_row['saved 95% low']:.1f} to {ledger_row['saved 95% high']:.1f}")
         share = "" if undefined else (f" (image interval {ledger_row['efficiency 95% low']:.0%} to "
                                       f"{ledger_row['efficiency 95% high']:.0%})")
