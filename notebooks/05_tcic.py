@@ -599,8 +599,14 @@ def mean_point(where):
 free_points = [mean_point(w) for w in envelope]
 free_bits, free_psnr = np.concatenate([b for b, _ in free_points]), np.concatenate([q for _, q in free_points])
 hull_bits, hull_psnr = upper_envelope(free_bits, free_psnr)
-fig, ax = plt.subplots(figsize=(8, 4.5))
-ax.scatter(free_bits, free_psnr, s=12, color="grey", alpha=0.5, label="text-free models (every seed and rate)")
+fig, ax = plt.subplots(figsize=(11, 4.5), layout="constrained")
+families = {"hyperprior": ("notebook 02's hyperprior", "v"), "base": ("bases (bridge rates included)", "D"),
+            "notext": ("notext", "s"), "positional": ("positional", "^"), "control": ("control, no caption", "x")}
+for variant, (name, marker) in families.items():  # every text-free model, every seed and rate, by family
+    points = [point for w, point in zip(envelope, free_points) if w["variant"] == variant]
+    if points:
+        ax.scatter(np.concatenate([b for b, _ in points]), np.concatenate([q for _, q in points]), s=14, marker=marker,
+                   color="grey", alpha=0.6, label=f"text-free: {name}")
 labelled = set()
 for i in range(len(hull_bits) - 1):  # dotted where the ledger refuses to interpolate (points > 2x apart in rate)
     name = "envelope not interpolated (> 2x apart)" if hull_bits[i + 1] > 2 * hull_bits[i] else "text-free envelope"
@@ -617,9 +623,11 @@ ax.text(whole_scene.mean() * 0.95, free_psnr.max(), f"the source's limit:\n{whol
         fontsize=8, color="green", ha="right", va="top")
 ax.set_xscale("log")
 ax.set_xlim(whole_scene.mean() / 3, 1.5 * max(free_bits.max(), 4 * whole_scene.mean()))
+ax.set_xticks([50, 100, 200, 500, 1000, 2000], labels=["50", "100", "200", "500", "1000", "2000"])
+ax.minorticks_off()
 ax.set_xlabel("bits per scene (coded image, log scale)")
 ax.set_ylabel("PSNR (dB)")
-ax.legend(fontsize=8, loc="lower right")
+ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))
 plt.show()
 
 # %% [markdown]
