@@ -249,23 +249,30 @@ assert shapes[0][0].shape == (3, p.data.image_size, p.data.image_size), f"a scen
 # %%
 import math
 
-from tcic_lib.data.shapes import COLOURS, PATTERNS, SHAPES, SIZES
+from tcic_lib.data.shapes import COLOURS, GRID, MAX_OBJECTS, PATTERNS, SHAPES, SIZES
 
 per_object = sum(math.log2(len(choices)) for choices in (SHAPES, COLOURS, SIZES, PATTERNS))
+
+
+def caption_bits_by_hand(n: int) -> float:
+    """log2 of the object count's choices + log2 of which cells + n objects' attributes."""
+    return math.log2(MAX_OBJECTS) + math.log2(math.comb(GRID * GRID, n)) + n * per_object
+
+
 print(f"one object: shape {math.log2(len(SHAPES)):.2f} + colour {math.log2(len(COLOURS)):.2f} + size "
       f"{math.log2(len(SIZES)):.2f} + pattern {math.log2(len(PATTERNS)):.2f} = {per_object:.2f} bits")
-for n in (1, 2, 3):
-    by_hand = math.log2(3) + math.log2(math.comb(9, n)) + n * per_object
-    scene = next(shapes.scene(k) for k in range(100) if len(shapes.scene(k).objects) == n)
-    print(f"{n} object(s): {math.log2(3):.2f} + {math.log2(math.comb(9, n)):.2f} + {n}×{per_object:.2f} = {by_hand:.1f} bits"
+for n in range(1, MAX_OBJECTS + 1):
+    by_hand = caption_bits_by_hand(n)
+    scene = next(shapes.scene(k) for k in range(len(shapes)) if len(shapes.scene(k).objects) == n)
+    print(f"{n} object(s): {math.log2(MAX_OBJECTS):.2f} + {math.log2(math.comb(GRID * GRID, n)):.2f} + "
+          f"{n}×{per_object:.2f} = {by_hand:.1f} bits"
           f" = {by_hand / p.data.image_size ** 2:.4f} bpp of a {p.data.image_size} px scene")
     assert abs(by_hand - caption_information_bits(scene)) < 1e-9, "the formula above must be the library's"
-richest = math.log2(3) + math.log2(math.comb(9, 3)) + 3 * per_object
+fewest, richest = caption_bits_by_hand(1), caption_bits_by_hand(MAX_OBJECTS)
 for example_bpp in (0.25, 0.025):  # about notebook 02's lowest ordinary rate, and notebook 05's ultra-low ones
     file_bits = example_bpp * p.data.image_size ** 2
     print(f"at {example_bpp} bpp a {p.data.image_size} px scene's file is {file_bits:.0f} bits: a caption's "
-          f"{math.log2(3) + math.log2(9) + per_object:.0f}-{richest:.0f} bits would be "
-          f"{(math.log2(3) + math.log2(9) + per_object) / file_bits:.0%}-{richest / file_bits:.0%} of it")
+          f"{fewest:.0f}-{richest:.0f} bits would be {fewest / file_bits:.0%}-{richest / file_bits:.0%} of it")
 
 # %% [markdown]
 # ## What each notebook will load, and what it would train

@@ -249,12 +249,13 @@ photo = torch.from_numpy(np.array(Image.fromarray(load_photo("coffee")).resize((
 ratios = {}
 for name in ("factorized", "hyperprior"):
     codec = models[(name, p.lmbdas[-1])]
-    header = unpack(encode(codec, photo))
+    photo_file = encode(codec, photo)
+    header = unpack(photo_file)
     with torch.no_grad():
         est_bytes = estimated_bits(codec(photo[None])["likelihoods"]) / 8
     overhead = header.total_bytes - header.latent_bytes + 4  # header, checksum and the rANS flush
     ratios[name] = header.total_bytes / (est_bytes + overhead)
-    photo_psnr = psnr(decode(codec, encode(codec, photo))[None], photo[None]).item()
+    photo_psnr = psnr(decode(codec, photo_file)[None], photo[None]).item()
     print(f"{name:10s} 512x768: file {header.total_bytes} B, estimate + header ({overhead - 4} B) + 4 B = "
           f"{est_bytes + overhead:.0f} B, ratio {ratios[name]:.4f}, {header.bpp_total:.3f} bpp, PSNR {photo_psnr:.1f} dB")
 assert abs(ratios["factorized"] - 1) < 0.02, (
@@ -487,6 +488,7 @@ print(f"At equal PSNR the hyperprior's files are {abs(bd['factorized'][0]):.0f} 
 # %%
 m = models[("hyperprior", p.lmbdas[0])]
 fig, axes = plt.subplots(2, 4, figsize=(8, 4.4))
+shares = []
 for k in range(4):
     data = encode(m, images[k])
     axes[0, k].imshow(images[k].permute(1, 2, 0))
@@ -494,6 +496,7 @@ for k in range(4):
     x_hat = decode(m, data)
     axes[1, k].imshow(x_hat.permute(1, 2, 0))
     header = unpack(data)
+    shares.append((header.total_bytes - header.latent_bytes) / header.total_bytes)
     axes[1, k].set_title(f"decoded: {header.bpp_total:.2f} bpp, {psnr(x_hat[None], images[k][None]).item():.1f} dB\n"
                          f"(header {8 * (header.total_bytes - header.latent_bytes)} bits)", fontsize=8)
     for ax in axes[:, k]:
@@ -501,7 +504,6 @@ for k in range(4):
 fig.suptitle(f"hyperprior, λ={p.lmbdas[0]:g} (the lowest rate)", fontsize=10)
 fig.tight_layout(h_pad=1.5)
 plt.show()
-shares = [(lambda h: (h.total_bytes - h.latent_bytes) / h.total_bytes)(unpack(encode(m, images[k]))) for k in range(4)]
 print(f"the header is {min(shares):.0%}-{max(shares):.0%} of these four files")
 
 # %% [markdown]

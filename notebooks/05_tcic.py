@@ -398,13 +398,15 @@ print("training seeds per ultra-low rate:", {f"λ={lmbda:g}": seeds for lmbda, s
 # %%
 fig, ax = plt.subplots(figsize=(7, 3.5))
 base_steps = p.low_rate.base_steps if p.low_rate.has_base else 0
+arm_curves = {(variant, s): zoo.history(study[variant, "pxattn", lowest, "full", s])["val"]
+              for variant in ("tcic", "control") for s in seeds_at[lowest]}
 for s in seeds_at[lowest]:
     if p.low_rate.has_base:
         base = zoo.history(study["base", "none", lowest, "full", s])["val"]
         ax.plot([r["step"] for r in base], [r["psnr"] for r in base], color="grey", alpha=0.6,
                 label="text-free base (λ annealed down)" if s == 0 else None)
     for variant, colour in (("tcic", "C0"), ("control", "C1")):
-        arm = zoo.history(study[variant, "pxattn", lowest, "full", s])["val"]
+        arm = arm_curves[variant, s]
         ax.plot([base_steps + r["step"] for r in arm], [r["psnr"] for r in arm], color=colour, alpha=0.8,
                 label=f"{variant} (from the base)" if s == 0 else None)
 ax.set_xlabel("training step (base, then each arm)")
@@ -416,7 +418,7 @@ late_change = {}
 for variant in ("tcic", "control"):
     changes = []
     for s in seeds_at[lowest]:
-        curve_rows = zoo.history(study[variant, "pxattn", lowest, "full", s])["val"]
+        curve_rows = arm_curves[variant, s]
         late = [r["psnr"] for r in curve_rows if r["step"] >= 0.75 * curve_rows[-1]["step"]]
         changes.append(late[-1] - late[0])
     late_change[variant] = (min(changes), max(changes))

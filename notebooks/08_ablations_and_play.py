@@ -149,7 +149,8 @@ def reading(fusion, row):
 
 
 display(Markdown("\n".join(reading(fusion, row) for fusion, row in at_middle.iterrows())))
-h_t = np.mean([caption_information_bits(s, split="test") for s in shapes_test_scenes(p)[2]])
+images, captions, scenes = shapes_test_scenes(p)  # the grid's test scenes; the playground below uses them too
+h_t = np.mean([caption_information_bits(s, split="test") for s in scenes])
 fewest = at_middle["bpp_latent"].idxmin()
 bits_gap = (no_text_bpp - at_middle.loc[fewest, "bpp_latent"]) * p.data.image_size**2
 print(f"a caption can save at most H(T) = {h_t:.1f} bits per scene; {fewest} spends {bits_gap:.0f} bits per scene "
@@ -237,7 +238,6 @@ print("cost on the grid, shuffled and no caption: ok")
 # caption; where on the picture does the decoder draw the change?
 
 # %%
-images, captions, scenes = shapes_test_scenes(p)
 tcic_models = {r.settings["train"]["lmbda"]: zoo.fetch(r, encoder, progress=False) for r in plan.playground_models(p, encoder)}
 print("the playground's rates: " + ", ".join(f"λ={lmbda:g} ({'positional cross-attention' if lmbda in p.low_lmbdas else 'SSA'})"
                                               for lmbda in sorted(tcic_models))
@@ -316,12 +316,13 @@ model = tcic_models[middle]
 data = encode(model, your_image, your_caption)
 yours = decode(model, data, text_encoder=encoder)
 without = decode(model, data, text_encoder=encoder, caption=None)
+yours_psnr = psnr(yours[None], your_image[None]).item()
 print(f"the same file decoded with no caption: {psnr(without[None], your_image[None]).item():.1f} dB, against "
-      f"{psnr(yours[None], your_image[None]).item():.1f} dB with it")
+      f"{yours_psnr:.1f} dB with it")
 fig, axes = plt.subplots(1, 2, figsize=(6.4, 3.4))
 for ax, (picture, title) in zip(axes, [(your_image, "the image (128 px)"),
                                        (yours, f"decoded: file {file_rates(data)['bpp_file']:.3f} bpp (caption not counted),\n"
-                                               f"PSNR {psnr(yours[None], your_image[None]).item():.1f} dB")]):
+                                               f"PSNR {yours_psnr:.1f} dB")]):
     ax.imshow(picture.permute(1, 2, 0).clamp(0, 1))
     ax.set_title(title, fontsize=9)
     ax.axis("off")

@@ -33,6 +33,7 @@ COLOURS = {
 SIZES = {"small": 0.55, "large": 0.92}  # fraction of a grid cell the object spans
 PATTERNS = ("solid", "stripes", "checks", "dots")
 GRID = 3  # objects sit in the cells of a GRID x GRID grid
+MAX_OBJECTS = 3  # a scene has 1 to MAX_OBJECTS objects, the count drawn uniformly
 PLACES = (
     ("top left", "top", "top right"),
     ("left", "centre", "right"),
@@ -84,7 +85,7 @@ def split_of(scene: Scene) -> str:
 
 def sample_scene(rng: np.random.Generator) -> Scene:
     """Draw one scene's parameters."""
-    count = int(rng.integers(1, 4))
+    count = int(rng.integers(1, MAX_OBJECTS + 1))
     cells = rng.choice(GRID * GRID, size=count, replace=False)
     objects = tuple(
         ShapeObject(
@@ -253,7 +254,7 @@ def caption_information_bits(scene: Scene, detail: str = "full", split: str | No
     _check_detail(detail)
     n = len(scene.objects)
     per_object = sum(math.log2(_CHOICES[a]) for a in _NAMED[detail])
-    bits = math.log2(3) + math.log2(math.comb(GRID * GRID, n)) + n * per_object
+    bits = math.log2(MAX_OBJECTS) + math.log2(math.comb(GRID * GRID, n)) + n * per_object
     if split is not None and detail == "full":
         bits += math.log2(split_share(split))
     return bits
